@@ -1,0 +1,72 @@
+"""Shared fixtures: the local emulators (started once per session) and per-test buckets and datasets.
+
+Tests are grouped by folder, and each folder's tests get its marker:
+``tests/unit`` (no services), ``tests/emulators`` (GCS and BigQuery emulators),
+``tests/docker`` (Docker engine and worker image), ``tests/kind`` (a kind cluster).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from localdev.services import LocalServices, run_local_services
+
+_FOLDER_MARKERS = {"unit": "unit", "emulators": "emulators", "docker": "docker", "kind": "kind"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in _FOLDER_MARKERS:
+            item.add_marker(getattr(pytest.mark, _FOLDER_MARKERS[folder]))
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    """gcp-storage-emulator and bqemulator on free loopback ports; their env is set for this process."""
+    workdir = tmp_path_factory.mktemp("emulators")
+    with run_local_services(workdir=workdir) as svc:
+        saved = {key: os.environ.get(key) for key in svc.env()}
+        os.environ.update(svc.env())
+        try:
+            yield svc
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A short name unique to this test, usable as a bucket, dataset or asset name."""
+    return f"t{next(_counter)}_{os.getpid()}"
+
+
+@pytest.fixture
+def gcs_client(services: LocalServices):
+    from worker.clients import storage_client
+
+    return storage_client(project_id=services.project_id)
+
+
+@pytest.fixture
+def bq_client(services: LocalServices):
+    from worker.clients import bigquery_client
+
+    return bigquery_client(project_id=services.project_id)
+
+
+@pytest.fixture
+def bucket(gcs_client, unique_name: str):
+    """A new, empty bucket for this test."""
+    return gcs_client.create_bucket(unique_name.replace("_", "-"))

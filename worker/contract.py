@@ -1,0 +1,60 @@
+"""The Pipes contract between the orchestrator and the worker: extras keys, check names, metadata keys.
+
+Both sides import these names, so a rename cannot break one side silently.
+"""
+
+from __future__ import annotations
+
+import enum
+
+# -- Pipes extras the orchestrator sends ------------------------------------
+#: The import spec, as :meth:`worker.spec.ImportSpec.to_dict`.
+EXTRA_SPEC = "spec"
+#: What to do: one of :class:`Action`.
+EXTRA_ACTION = "action"
+#: Optional explicit window ``[start, end)`` as ISO strings; without it the worker
+#: uses the Pipes context's partition time window.
+EXTRA_WINDOW_START = "window_start"
+EXTRA_WINDOW_END = "window_end"
+#: Retention only: report what would be deleted, delete nothing.
+EXTRA_DRY_RUN = "dry_run"
+#: Optional ISO timestamp that retention counts ``retention_days`` back from (default: now).
+EXTRA_AS_OF = "as_of"
+#: Optional: seconds the worker keeps retrying an unreachable GCS or BigQuery endpoint.
+EXTRA_RETRY_DEADLINE = "retry_deadline_seconds"
+
+
+class Action(enum.Enum):
+    IMPORT = "import"
+    RETENTION = "retention"
+
+
+# -- Asset checks the worker reports ----------------------------------------
+#: ERROR, blocking: every requested interval with files loaded at least one row.
+CHECK_ROWS_LOADED = "rows_loaded"
+#: WARN: no object matched the pattern with a timestamp that failed to parse.
+CHECK_NO_UNPARSEABLE_FILES = "no_unparseable_files"
+#: WARN: each loaded interval has the same columns as the interval loaded before it.
+CHECK_SCHEMA_UNCHANGED = "schema_unchanged"
+ALL_CHECKS = (CHECK_ROWS_LOADED, CHECK_NO_UNPARSEABLE_FILES, CHECK_SCHEMA_UNCHANGED)
+
+# -- Materialization metadata keys (stable, so the UI can plot them) -----------
+META_ROW_COUNT = "dagster/row_count"
+META_TABLE_NAME = "dagster/table_name"
+META_INTERVALS_LOADED = "intervals_loaded"
+META_INTERVALS_SKIPPED = "intervals_skipped"
+META_INTERVALS_EMPTY = "intervals_without_files"
+META_FILES_MATCHED = "files_matched"
+META_FILES_LOADED = "files_loaded"
+META_FILES_IGNORED = "files_ignored"
+META_FILES_UNPARSEABLE = "files_unparseable"
+META_UNPARSEABLE_NAMES = "unparseable_names"
+META_BYTES_LOADED = "bytes_loaded"
+META_JOB_IDS = "job_ids"
+META_RAW_TABLES = "raw_tables"
+META_CLEAN_TABLE_URL = "clean_table_url"
+META_PER_INTERVAL = "per_interval"
+META_SECONDS_PREFIX = "seconds_"  # seconds_list, seconds_load, seconds_publish, seconds_retention
+META_OBJECTS_DELETED = "objects_deleted"
+META_BYTES_FREED = "bytes_freed"
+META_DRY_RUN = "dry_run"

@@ -1,0 +1,324 @@
+"""The import specification: one declaration of a periodic GCS file drop and its BigQuery tables.
+
+This module is the single home of the spec. The orchestrator builds it (its
+``IntervalGCSAsset`` is this class plus Dagster-only fields), validates it when
+definitions load, and sends it to the worker as JSON in the Pipes extras; the
+worker rebuilds it with :meth:`ImportSpec.from_dict`, which runs the same checks.
+
+Every identifier that reaches SQL (datasets, tables, columns) is checked here
+against a conservative pattern and is also backtick-quoted where it is used;
+values travel as query parameters, never inside SQL text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from worker.intervals import Interval, parse_iso
+
+__all__ = [
+    "DEFAULT_START_DATE",
+    "Interval",
+    "ImportSpec",
+    "SchemaFieldSpec",
+    "SourceFormat",
+    "SourceMode",
+    "SpecError",
+]
+
+#: First partition when a spec names no ``start_date`` (documented in the README).
+DEFAULT_START_DATE = "2024-01-01"
+
+TIMESTAMP_GROUP = "interval_timestamp"
+
+
+class SpecError(ValueError):
+    """A spec field is invalid. The message names the asset, the field and the fix."""
+
+
+class SourceMode(enum.Enum):
+    """How loaded intervals reach the clean table."""
+
+    #: The clean table is the snapshot of the newest loaded interval.
+    Overwrite = "Overwrite"
+    #: The clean table holds every interval, tagged by the interval column.
+    Incremental = "Incremental"
+
+
+class SourceFormat(enum.Enum):
+    """File formats a BigQuery load job reads from GCS."""
+
+    PARQUET = "PARQUET"
+    CSV = "CSV"
+    NEWLINE_DELIMITED_JSON = "NEWLINE_DELIMITED_JSON"
+    AVRO = "AVRO"
+    ORC = "ORC"
+
+
+_FIELD_TYPES = frozenset(
+    {
+        "STRING", "BYTES", "INTEGER", "INT64", "FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC",
+        "BOOLEAN", "BOOL", "TIMESTAMP", "DATE", "TIME", "DATETIME", "GEOGRAPHY", "JSON",
+    }
+)
+_FIELD_MODES = frozenset({"NULLABLE", "REQUIRED", "REPEATED"})
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
+# Datasets and tables: BigQuery allows more (tables may hold dashes and Unicode),
+# but this subset never needs escaping beyond backticks.
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1000}$")
+_PROJECT_RE = re.compile(r"^(?:[a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9]$")
+_LOCATION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9\-]{1,40}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaFieldSpec:
+    """One column of an explicit load schema."""
+
+    name: str
+    type: str
+    mode: str = "NULLABLE"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "type": self.type, "mode": self.mode}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportSpec:
+    """A periodic file drop in GCS and where its intervals land in BigQuery.
+
+    Files are the objects ``gs://{bucket_name}/{path_base}/...`` whose name after
+    ``path_base/`` fully matches ``file_match``; its named group
+    ``interval_timestamp`` (parsed with ``timestamp_format``) says which interval
+    a file belongs to. Each interval is loaded into the raw table
+    ``{raw_dataset_name}.{destination_table}__{YYYYMMDD[HH]}`` and published to
+    ``{clean_dataset_name}.{destination_table}`` according to ``mode``. Objects
+    of intervals older than ``retention_days`` are deleted once loaded.
+
+    Raises:
+        SpecError: on construction, for any invalid field, naming it.
+    """
+
+    name: str
+    key_prefix: str | Sequence[str] | None = None
+    project_id: str
+    bucket_name: str
+    path_base: str
+    file_match: str
+    destination_table: str
+    raw_dataset_name: str
+    clean_dataset_name: str
+    interval: Interval
+    mode: SourceMode
+    retention_days: int
+    format: SourceFormat | str = SourceFormat.CSV
+    location: str = "US"
+    #: Explicit columns; ``None`` means BigQuery detects the schema.
+    schema: Sequence[SchemaFieldSpec | Mapping[str, str]] | None = None
+    csv_header_rows: int = 1
+    csv_delimiter: str = ","
+    max_bad_records: int = 0
+    #: ``strptime`` format of ``interval_timestamp``; ``None`` means the interval's default.
+    timestamp_format: str | None = None
+    #: First interval (ISO date); ``None`` means :data:`DEFAULT_START_DATE`.
+    start_date: str | None = None
+    #: Column that tags each row of an Incremental clean table with its interval start.
+    interval_column: str = "_interval_start"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen dataclass: normalise in place once
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise SpecError(
+                f"IntervalGCSAsset field 'name' is {self.name!r}: use 1-200 letters, digits or underscores "
+                "(it becomes a Dagster asset name and part of BigQuery job ids)."
+            )
+        set_(self, "interval", _coerce_enum(self, "interval", Interval))
+        set_(self, "mode", _coerce_enum(self, "mode", SourceMode))
+        set_(self, "format", _coerce_enum(self, "format", SourceFormat))
+        if isinstance(self.key_prefix, str):
+            set_(self, "key_prefix", (self.key_prefix,))
+        elif self.key_prefix is not None:
+            set_(self, "key_prefix", tuple(self.key_prefix))
+        for part in self.key_prefix or ():
+            if not isinstance(part, str) or not _NAME_RE.match(part):
+                self._fail("key_prefix", f"has {part!r}", "use letters, digits or underscores in each part")
+        if not isinstance(self.project_id, str) or not _PROJECT_RE.match(self.project_id):
+            self._fail("project_id", f"is {self.project_id!r}", "use a Google Cloud project id (6-30 lowercase letters, digits, dashes)")
+        if (
+            not isinstance(self.bucket_name, str)
+            or not _BUCKET_RE.match(self.bucket_name)
+            or ".." in self.bucket_name
+            or self.bucket_name.startswith("goog")
+        ):
+            self._fail(
+                "bucket_name", f"is {self.bucket_name!r}",
+                "use a GCS bucket name: 3-63 lowercase letters, digits, dashes, underscores or dots, "
+                "starting and ending with a letter or digit",
+            )
+        if not isinstance(self.path_base, str):
+            self._fail("path_base", f"is {self.path_base!r}", "give the folder under the bucket as a string, e.g. 'passport'")
+        set_(self, "path_base", self.path_base.strip("/"))
+        self._check_file_match()
+        for field_name in ("destination_table", "raw_dataset_name", "clean_dataset_name", "interval_column"):
+            value = getattr(self, field_name)
+            if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
+                self._fail(field_name, f"is {value!r}", "use a BigQuery identifier: a letter or underscore, then letters, digits or underscores")
+        if not isinstance(self.retention_days, int) or isinstance(self.retention_days, bool) or self.retention_days < 0:
+            self._fail("retention_days", f"is {self.retention_days!r}", "use a whole number of days, 0 or more")
+        if not isinstance(self.location, str) or not _LOCATION_RE.match(self.location):
+            self._fail("location", f"is {self.location!r}", "use a BigQuery location such as 'US', 'EU' or 'europe-west1'")
+        if self.schema is not None:
+            set_(self, "schema", tuple(self._schema_field(i, item) for i, item in enumerate(self.schema)))
+            if not self.schema:
+                self._fail("schema", "is empty", "list at least one column, or leave it unset for autodetect")
+        for field_name in ("csv_header_rows", "max_bad_records"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self._fail(field_name, f"is {value!r}", "use a whole number, 0 or more")
+        if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
+            self._fail("csv_delimiter", f"is {self.csv_delimiter!r}", "use a single character such as ',' or '\\t'")
+        if self.timestamp_format is not None:
+            if not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format:
+                self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
+        if self.start_date is not None:
+            try:
+                parse_iso(str(self.start_date))
+            except ValueError:
+                self._fail("start_date", f"is {self.start_date!r}", "use an ISO date such as '2024-01-01'")
+            set_(self, "start_date", str(self.start_date))
+
+    # -- derived values ---------------------------------------------------
+
+    @property
+    def effective_timestamp_format(self) -> str:
+        return self.timestamp_format or self.interval.default_timestamp_format
+
+    @property
+    def effective_start(self) -> datetime:
+        """The first interval's start (``start_date`` floored to the interval)."""
+        return self.interval.floor(parse_iso(self.start_date or DEFAULT_START_DATE))
+
+    @property
+    def object_prefix(self) -> str:
+        """The listing prefix: ``path_base/`` (or the whole bucket when ``path_base`` is empty)."""
+        return f"{self.path_base}/" if self.path_base else ""
+
+    @property
+    def name_pattern(self) -> re.Pattern[str]:
+        """The full-match pattern for object names: escaped ``path_base/`` then ``file_match``."""
+        return re.compile(re.escape(self.object_prefix) + "(?:" + self.file_match + ")")
+
+    def raw_table_id(self, interval_start: datetime) -> str:
+        """``project.dataset.table__suffix`` of the raw table for one interval."""
+        return f"{self.project_id}.{self.raw_dataset_name}.{self.destination_table}__{self.interval.table_suffix(interval_start)}"
+
+    @property
+    def clean_table_id(self) -> str:
+        return f"{self.project_id}.{self.clean_dataset_name}.{self.destination_table}"
+
+    @property
+    def ledger_table_id(self) -> str:
+        """The table in the raw dataset that records what every run loaded (shared by all specs)."""
+        return f"{self.project_id}.{self.raw_dataset_name}._gcs_import_ledger"
+
+    def fingerprint(self) -> str:
+        """A short hash of the fields that change what a load job does (part of job ids)."""
+        load_fields = {
+            k: v for k, v in self.to_dict().items()
+            if k not in {"retention_days", "key_prefix", "start_date", "location"}
+        }
+        return hashlib.sha256(json.dumps(load_fields, sort_keys=True).encode()).hexdigest()[:12]
+
+    # -- JSON round trip --------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values of the spec's own fields (subclass fields are left out)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(ImportSpec):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif f.name == "schema" and value is not None:
+                value = [item.to_dict() for item in value]
+            elif f.name == "key_prefix" and value is not None:
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ImportSpec:
+        """Rebuild (and re-validate) a spec; unknown keys are an error that names them."""
+        known = {f.name for f in dataclasses.fields(ImportSpec)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"import spec has unknown fields {unknown}: remove them (known fields: {sorted(known)})")
+        return ImportSpec(**dict(data))
+
+    @classmethod
+    def from_json(cls, text: str) -> ImportSpec:
+        return cls.from_dict(json.loads(text))
+
+    # -- helpers ------------------------------------------------------------
+
+    def _fail(self, field_name: str, problem: str, fix: str) -> None:
+        raise SpecError(f"IntervalGCSAsset {self.name!r}: field '{field_name}' {problem}: {fix}.")
+
+    def _check_file_match(self) -> None:
+        if not isinstance(self.file_match, str) or not self.file_match:
+            self._fail("file_match", f"is {self.file_match!r}", "give a regular expression for names under path_base")
+        try:
+            compiled = re.compile(self.file_match)
+        except re.error as exc:
+            self._fail("file_match", f"does not compile ({exc})", "fix the regular expression")
+        if TIMESTAMP_GROUP not in compiled.groupindex:
+            self._fail(
+                "file_match", f"{self.file_match!r} has no named group '{TIMESTAMP_GROUP}'",
+                rf"capture the interval's timestamp, e.g. (?P<{TIMESTAMP_GROUP}>\d{{4}}-\d{{2}}-\d{{2}})/data.csv",
+            )
+
+    def _schema_field(self, index: int, item: SchemaFieldSpec | Mapping[str, str]) -> SchemaFieldSpec:
+        if isinstance(item, Mapping):
+            extra = set(item) - {"name", "type", "mode"}
+            if extra or "name" not in item or "type" not in item:
+                self._fail(f"schema[{index}]", f"is {dict(item)!r}", "give {'name': ..., 'type': ..., 'mode': ...}")
+            item = SchemaFieldSpec(name=item["name"], type=item["type"], mode=item.get("mode", "NULLABLE"))
+        if not isinstance(item, SchemaFieldSpec):
+            self._fail(f"schema[{index}]", f"is {item!r}", "give a SchemaFieldSpec or a mapping with name and type")
+        if not _IDENTIFIER_RE.match(item.name) or len(item.name) > 300:
+            self._fail(f"schema[{index}].name", f"is {item.name!r}", "use letters, digits or underscores, not starting with a digit")
+        type_ = item.type.upper()
+        mode = item.mode.upper()
+        if type_ not in _FIELD_TYPES:
+            self._fail(f"schema[{index}].type", f"is {item.type!r}", f"use one of {sorted(_FIELD_TYPES)}")
+        if mode not in _FIELD_MODES:
+            self._fail(f"schema[{index}].mode", f"is {item.mode!r}", f"use one of {sorted(_FIELD_MODES)}")
+        return SchemaFieldSpec(name=item.name, type=type_, mode=mode)
+
+
+def _coerce_enum(spec: ImportSpec, field_name: str, enum_cls: type[enum.Enum]) -> Any:
+    value = getattr(spec, field_name)
+    if isinstance(value, enum_cls):
+        return value
+    if isinstance(value, str):
+        for member in enum_cls:
+            if value.lower() in (member.name.lower(), str(member.value).lower()):
+                return member
+    choices = ", ".join(m.name for m in enum_cls)
+    spec._fail(field_name, f"is {value!r}", f"use one of {choices}")
+    raise AssertionError("unreachable")
+
+
+#: The spec's own fields, in declaration order (the orchestrator's subclass adds Dagster-only ones).
+SPEC_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ImportSpec))
