@@ -1,0 +1,1 @@
+"""The Dagster code location: the interval GCS import factory, the worker launcher and the definitions."""
