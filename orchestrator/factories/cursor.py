@@ -1,0 +1,233 @@
+"""The new-files sensor's cursor and its pure tick logic (no I/O: objects in, partitions to request out).
+
+A *pass* lists the objects under ``path_base/`` in name order (GCS always lists in
+name order), possibly over several ticks when it is longer than the per-tick bound,
+and folds each matched object's name and generation into a digest per interval.
+An interval whose digest differs from the one recorded when it was last requested
+(new file, changed file, re-upload: a new generation) is requested again.
+
+Two layouts:
+
+- *sortable*: ``file_match`` starts with the ``interval_timestamp`` group and the
+  timestamp format is fixed-width, most significant field first (``%Y-%m-%d``,
+  ``%Y-%m-%dT%H``, ``%Y%m%d`` ...), so name order is time order. A pass then starts
+  at ``start_offset = path_base/<timestamp of the newest requested interval minus
+  lookback intervals>``: a tick lists only recent objects, not the whole prefix.
+  While a long pass is cut by the bound, intervals older than the newest one seen
+  are already complete and are requested at once.
+- otherwise every pass lists the whole prefix, resuming across ticks with
+  ``start_offset`` at the last name listed; requests are made when the pass ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from worker.intervals import Interval, as_utc, parse_iso
+from worker.matching import ObjectInfo, match_objects
+from worker.spec import TIMESTAMP_GROUP, ImportSpec
+
+CURSOR_VERSION = 1
+_ORDERED_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")
+
+
+@dataclass
+class Pending:
+    """An interval's fold so far in the pass in progress."""
+
+    digest: str = ""
+    max_generation: int = 0
+    objects: int = 0
+
+    def add(self, obj: ObjectInfo) -> None:
+        self.digest = hashlib.sha256(f"{self.digest}|{obj.name}#{obj.generation}".encode()).hexdigest()[:20]
+        self.max_generation = max(self.max_generation, int(obj.generation))
+        self.objects += 1
+
+
+@dataclass
+class NewFilesCursor:
+    """JSON state kept between ticks (bounded: see :func:`fold_tick` for pruning)."""
+
+    #: interval start (ISO) -> digest of its objects when it was last requested
+    digests: dict[str, str] = field(default_factory=dict)
+    #: newest interval start (ISO) ever requested; a sortable pass starts ``lookback`` intervals before it
+    newest: str | None = None
+    #: a pass in progress: the last name listed (the next tick resumes after it)
+    scan_after: str | None = None
+    #: a pass in progress: the offset it began at (``None``: the whole prefix)
+    scan_from: str | None = None
+    #: a pass in progress: intervals folded so far and not yet decided
+    pending: dict[str, Pending] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": CURSOR_VERSION,
+                "digests": self.digests,
+                "newest": self.newest,
+                "scan_after": self.scan_after,
+                "scan_from": self.scan_from,
+                "pending": {k: [p.digest, p.max_generation, p.objects] for k, p in self.pending.items()},
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> NewFilesCursor:
+        """The cursor in ``text``; an empty, unreadable or older-version cursor starts afresh."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            if data.get("v") != CURSOR_VERSION:
+                return cls()
+            return cls(
+                digests={str(k): str(v) for k, v in data.get("digests", {}).items()},
+                newest=data.get("newest"),
+                scan_after=data.get("scan_after"),
+                scan_from=data.get("scan_from"),
+                pending={str(k): Pending(str(v[0]), int(v[1]), int(v[2])) for k, v in data.get("pending", {}).items()},
+            )
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+            return cls()
+
+
+@dataclass(frozen=True)
+class IntervalChange:
+    """An interval to (re)load: its files appeared or changed since it was last requested."""
+
+    interval_start: datetime
+    digest: str
+    max_generation: int
+    objects: int
+
+
+@dataclass(frozen=True)
+class ListingPlan:
+    """Where this tick's listing starts."""
+
+    #: ``start_offset`` for ``list_blobs`` (inclusive); ``None`` lists from the prefix
+    start_offset: str | None
+    #: names up to and including this one were folded by an earlier tick; skip them
+    skip_through: str | None
+    #: the offset the pass began at (kept in the cursor until the pass ends)
+    scan_from: str | None
+
+
+def is_sortable(spec: ImportSpec) -> bool:
+    """Whether object names sort in interval order (so ``start_offset`` can skip old intervals)."""
+    pattern = spec.file_match.removeprefix("^")
+    if not pattern.startswith(f"(?P<{TIMESTAMP_GROUP}>"):
+        return False
+    directives = re.findall(r"%.", spec.effective_timestamp_format)
+    return bool(directives) and tuple(directives) == _ORDERED_DIRECTIVES[: len(directives)]
+
+
+def step_back(interval: Interval, start: datetime, count: int) -> datetime:
+    """The start of the interval ``count`` intervals before the one starting at ``start``."""
+    start = interval.floor(start)
+    for _ in range(count):
+        start = interval.floor(start - timedelta(seconds=1))
+    return start
+
+
+def offset_for(spec: ImportSpec, interval_start: datetime) -> str:
+    """The smallest object name of a sortable layout whose interval is ``interval_start`` or later."""
+    return spec.object_prefix + as_utc(interval_start).strftime(spec.effective_timestamp_format)
+
+
+def plan_listing(spec: ImportSpec, cursor: NewFilesCursor, *, lookback_intervals: int) -> ListingPlan:
+    """Where to start listing this tick: resume a pass in progress, or begin a new one."""
+    if cursor.scan_after is not None:
+        return ListingPlan(start_offset=cursor.scan_after, skip_through=cursor.scan_after, scan_from=cursor.scan_from)
+    if not is_sortable(spec):
+        return ListingPlan(start_offset=None, skip_through=None, scan_from=None)
+    first = spec.effective_start
+    if cursor.newest is not None:
+        first = max(first, step_back(spec.interval, parse_iso(cursor.newest), lookback_intervals))
+    offset = offset_for(spec, first)
+    return ListingPlan(start_offset=offset, skip_through=None, scan_from=offset)
+
+
+def fold_tick(
+    spec: ImportSpec,
+    cursor: NewFilesCursor,
+    plan: ListingPlan,
+    objects: Sequence[ObjectInfo],
+    *,
+    truncated: bool,
+    now: datetime,
+) -> tuple[list[IntervalChange], NewFilesCursor, list[str]]:
+    """Fold one tick's listing into the cursor.
+
+    ``objects`` are the names listed this tick in name order (at most the bound);
+    ``truncated`` says the listing stopped at the bound with more names after it.
+    Returns the intervals to request, the next cursor, and unparseable names seen.
+
+    An interval that is not a partition yet (it has not ended, or is before the
+    spec's start) is neither requested nor recorded, so it is requested once it exists.
+    """
+    sortable = is_sortable(spec)
+    now = as_utc(now)
+    fresh = [o for o in objects if plan.skip_through is None or o.name > plan.skip_through]
+    result = match_objects(spec, fresh)
+    pending = {k: Pending(p.digest, p.max_generation, p.objects) for k, p in cursor.pending.items()}
+    for start in sorted(result.by_interval):
+        if start < spec.effective_start:
+            continue
+        slot = pending.setdefault(start.isoformat(), Pending())
+        for obj in result.by_interval[start]:  # match_objects sorts each interval by name
+            slot.add(obj)
+
+    digests = dict(cursor.digests)
+    newest = cursor.newest
+    if truncated:
+        last_name = objects[-1].name if objects else plan.skip_through
+        if sortable and pending:
+            newest_pending = max(pending, key=parse_iso)
+            decided = [k for k in pending if parse_iso(k) < parse_iso(newest_pending)]
+        else:
+            decided = []
+        next_cursor = NewFilesCursor(digests=digests, newest=newest, scan_after=last_name, scan_from=plan.scan_from)
+    else:
+        decided = list(pending)
+        if sortable:
+            # keep only the intervals this pass covered: the cursor stays as small as the lookback
+            floor = None
+            if plan.scan_from is not None:
+                floor_text = plan.scan_from[len(spec.object_prefix):]
+                try:
+                    floor = spec.interval.floor(datetime.strptime(floor_text, spec.effective_timestamp_format))
+                except ValueError:
+                    floor = None
+            if floor is not None:
+                digests = {k: v for k, v in digests.items() if parse_iso(k) >= floor}
+        else:
+            # a full pass saw every interval that still has files; forget the others
+            digests = {k: v for k, v in digests.items() if k in pending}
+        next_cursor = NewFilesCursor(digests=digests, newest=newest)
+
+    changes: list[IntervalChange] = []
+    for key in sorted(decided, key=parse_iso):
+        slot = pending.pop(key)
+        start = parse_iso(key)
+        if spec.interval.next_start(start) > now:
+            if not truncated:
+                digests.pop(key, None)  # not a partition yet: decide again once it has ended
+            continue
+        if digests.get(key) != slot.digest:
+            changes.append(IntervalChange(start, slot.digest, slot.max_generation, slot.objects))
+        digests[key] = slot.digest
+        if newest is None or start > parse_iso(newest):
+            newest = key
+    next_cursor.digests = digests
+    next_cursor.newest = newest
+    next_cursor.pending = pending if truncated else {}
+    return changes, next_cursor, result.unparseable
