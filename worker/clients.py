@@ -42,8 +42,8 @@ def bigquery_client(*, project_id: str, location: str | None = None) -> bigquery
 
 def transient_retry(*, deadline_seconds: float) -> api_retry.Retry:
     """Exponential backoff on connection errors, 429 and 5xx, giving up after ``deadline_seconds``."""
-    from google.api_core import exceptions as gexc
     import requests
+    from google.api_core import exceptions as gexc
 
     return api_retry.Retry(
         predicate=api_retry.if_exception_type(

@@ -26,8 +26,8 @@ from worker.intervals import Interval, parse_iso
 
 __all__ = [
     "DEFAULT_START_DATE",
-    "Interval",
     "ImportSpec",
+    "Interval",
     "SchemaFieldSpec",
     "SourceFormat",
     "SourceMode",
@@ -186,8 +186,9 @@ class ImportSpec:
                 self._fail(field_name, f"is {value!r}", "use a whole number, 0 or more")
         if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
             self._fail("csv_delimiter", f"is {self.csv_delimiter!r}", "use a single character such as ',' or '\\t'")
-        if self.timestamp_format is not None:
-            if not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format:
+        if self.timestamp_format is not None and (
+            not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format
+        ):
                 self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
         if self.start_date is not None:
             try:

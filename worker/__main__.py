@@ -1,0 +1,139 @@
+"""Entry point: ``python -m worker``.
+
+Under Dagster Pipes (``DAGSTER_PIPES_CONTEXT`` set by the launcher) the run is
+described by the Pipes extras (see :mod:`worker.contract`) and the partition
+window; results go back as one materialization, asset checks and log lines.
+
+Standalone, for debugging a container by hand::
+
+    python -m worker import --spec spec.json --start 2024-01-05 [--end 2024-01-08]
+    python -m worker retention --spec spec.json [--dry-run] [--as-of 2024-02-01]
+
+prints a JSON summary on stdout. Any failure exits non-zero with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from worker import contract as c
+from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, bigquery_client, storage_client, transient_retry
+from worker.errors import WorkerError
+from worker.intervals import parse_iso
+from worker.reporting import (
+    LogReporter,
+    PipesReporter,
+    import_checks,
+    import_metadata,
+    import_summary_json,
+    retention_summary_json,
+)
+from worker.run import Reporter, run_import, run_retention
+from worker.spec import ImportSpec, SpecError
+
+
+def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime] | None, dry_run: bool,
+         as_of: datetime | None, retry_deadline: float, reporter: Reporter):
+    gcs = storage_client(project_id=spec.project_id)
+    bq = bigquery_client(project_id=spec.project_id, location=spec.location)
+    retry = transient_retry(deadline_seconds=retry_deadline)
+    if action is c.Action.IMPORT:
+        if window is None:
+            raise WorkerError("No interval window: run the asset for a partition (or range), or pass "
+                              f"{c.EXTRA_WINDOW_START}/{c.EXTRA_WINDOW_END} in the extras.")
+        return run_import(spec=spec, window_start=window[0], window_end=window[1], gcs=gcs, bq=bq,
+                          reporter=reporter, retry=retry)
+    return run_retention(spec=spec, gcs=gcs, bq=bq, reporter=reporter, as_of=as_of or datetime.now(UTC),
+                         dry_run=dry_run, retry=retry)
+
+
+def run_under_pipes() -> None:
+    """Read the run from the Pipes extras and report back through Pipes."""
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        extras: Mapping[str, Any] = pipes.extras
+        spec = ImportSpec.from_dict(extras[c.EXTRA_SPEC])
+        action = c.Action(extras.get(c.EXTRA_ACTION, c.Action.IMPORT.value))
+        window = None
+        if extras.get(c.EXTRA_WINDOW_START) and extras.get(c.EXTRA_WINDOW_END):
+            window = (parse_iso(extras[c.EXTRA_WINDOW_START]), parse_iso(extras[c.EXTRA_WINDOW_END]))
+        elif pipes.is_partition_step and pipes.partition_time_window:
+            tw = pipes.partition_time_window
+            window = (parse_iso(tw["start"]), parse_iso(tw["end"]))
+        as_of = parse_iso(extras[c.EXTRA_AS_OF]) if extras.get(c.EXTRA_AS_OF) else None
+        summary = _run(
+            spec=spec, action=action, window=window, dry_run=bool(extras.get(c.EXTRA_DRY_RUN, False)), as_of=as_of,
+            retry_deadline=float(extras.get(c.EXTRA_RETRY_DEADLINE) or DEFAULT_RETRY_DEADLINE_SECONDS),
+            reporter=PipesReporter(pipes),
+        )
+        if action is c.Action.IMPORT:
+            pipes.report_asset_materialization(metadata=import_metadata(summary), data_version=summary.data_version)
+            for check in import_checks(summary):
+                pipes.report_asset_check(**check)
+        else:
+            pipes.report_custom_message(retention_summary_json(summary))
+            pipes.log.info(f"Retention summary: {json.dumps(retention_summary_json(summary))}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    imp = sub.add_parser("import", help="load the intervals of a window and publish them")
+    imp.add_argument("--spec", required=True, help="JSON file with the import spec (ImportSpec.to_dict())")
+    imp.add_argument("--start", required=True, help="first interval (ISO date or datetime)")
+    imp.add_argument("--end", help="end of the window, exclusive (default: the interval after --start)")
+    ret = sub.add_parser("retention", help="delete loaded objects of intervals past retention_days")
+    ret.add_argument("--spec", required=True, help="JSON file with the import spec")
+    ret.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    ret.add_argument("--as-of", help="count retention back from this ISO time (default: now)")
+    for p in (imp, ret):
+        p.add_argument("--retry-deadline", type=float, default=DEFAULT_RETRY_DEADLINE_SECONDS,
+                       help="seconds to keep retrying an unreachable endpoint (default: %(default)s)")
+    return parser
+
+
+def run_standalone(argv: Sequence[str]) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        with open(args.spec) as handle:
+            spec = ImportSpec.from_dict(json.load(handle))
+    except OSError as exc:
+        raise WorkerError(f"cannot read spec file {args.spec!r}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise WorkerError(f"spec file {args.spec!r} is not JSON: {exc}") from exc
+    action = c.Action(args.action)
+    window = None
+    if action is c.Action.IMPORT:
+        start = spec.interval.floor(parse_iso(args.start))
+        end = parse_iso(args.end) if args.end else spec.interval.next_start(start)
+        window = (start, end)
+    summary = _run(spec=spec, action=action, window=window, dry_run=getattr(args, "dry_run", False),
+                   as_of=parse_iso(args.as_of) if getattr(args, "as_of", None) else None,
+                   retry_deadline=args.retry_deadline, reporter=LogReporter())
+    out = import_summary_json(summary) if action is c.Action.IMPORT else retention_summary_json(summary)
+    json.dump(out, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if os.environ.get("DAGSTER_PIPES_CONTEXT") and not argv and len(sys.argv) <= 1:
+        run_under_pipes()  # open_dagster_pipes reports any exception to Dagster before it propagates
+        return 0
+    try:
+        run_standalone(list(argv) if argv is not None else sys.argv[1:])
+    except (WorkerError, SpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

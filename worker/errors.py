@@ -1,0 +1,58 @@
+"""Errors the worker raises on purpose: each message names the object, table or field and what to do."""
+
+from __future__ import annotations
+
+from google.api_core import exceptions as gexc
+
+
+class WorkerError(RuntimeError):
+    """A run could not complete. Nothing was deleted and no clean table was left half-written."""
+
+
+def explain_gcs_error(exc: Exception, *, bucket: str, action: str) -> WorkerError:
+    """A WorkerError for a GCS client error, naming the bucket and the fix."""
+    if isinstance(exc, gexc.RetryError):
+        return WorkerError(
+            f"GCS could not be reached while {action} on bucket {bucket!r} (retried with backoff until the deadline): "
+            f"{_first_line(exc)}. Check the network or STORAGE_EMULATOR_HOST, then re-run."
+        )
+    if isinstance(exc, gexc.NotFound):
+        return WorkerError(f"GCS bucket {bucket!r} was not found while {action}: check bucket_name and project_id.")
+    if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
+        return WorkerError(
+            f"Permission denied on GCS bucket {bucket!r} while {action}: grant the worker's service account "
+            "roles/storage.objectViewer (and roles/storage.objectUser for retention deletes). "
+            f"Server said: {_first_line(exc)}"
+        )
+    return WorkerError(f"GCS request failed on bucket {bucket!r} while {action}: {_first_line(exc)}")
+
+
+def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> WorkerError:
+    """A WorkerError for a BigQuery client or job error, naming the table."""
+    if isinstance(exc, gexc.RetryError):
+        return WorkerError(
+            f"BigQuery could not be reached while {action} ({table}; retried with backoff until the deadline): "
+            f"{_first_line(exc)}. Check the network or BIGQUERY_EMULATOR_HOST, then re-run."
+        )
+    if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
+        return WorkerError(
+            f"Permission denied on BigQuery table {table} while {action}: grant the worker's service account "
+            f"roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project. "
+            f"Server said: {_first_line(exc)}"
+        )
+    return WorkerError(f"BigQuery failed on {table} while {action}: {_job_errors(exc)}")
+
+
+def _job_errors(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None) or []
+    parts = []
+    for err in errors[:5]:
+        if isinstance(err, dict):
+            where = f" [{err['location']}]" if err.get("location") else ""
+            parts.append(f"{err.get('message', '').strip()}{where}")
+    return "; ".join(p for p in parts if p) or _first_line(exc)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

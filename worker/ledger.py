@@ -1,0 +1,163 @@
+"""The ledger: a BigQuery table that durably records what each run loaded (and what retention deleted).
+
+One row per loaded object: asset, interval, object name, generation, size, job id,
+the interval's row count, raw table and load time. It is the only source of truth
+for skipping unchanged intervals and for retention (which deletes nothing the
+ledger does not list). It lives in the raw dataset as ``_gcs_import_ledger``.
+
+Rows for an interval are replaced with one MERGE statement (atomic in BigQuery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from worker.errors import explain_bigquery_error
+from worker.planning import LoadedObject
+from worker.spec import ImportSpec
+from worker.sql import quote_table
+
+LEDGER_SCHEMA = (
+    bigquery.SchemaField("asset", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("interval_start", "TIMESTAMP", mode="REQUIRED"),
+    bigquery.SchemaField("object_name", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("generation", "INT64", mode="REQUIRED"),
+    bigquery.SchemaField("size_bytes", "INT64"),
+    bigquery.SchemaField("job_id", "STRING"),
+    bigquery.SchemaField("interval_rows", "INT64"),
+    bigquery.SchemaField("raw_table", "STRING"),
+    bigquery.SchemaField("loaded_at", "TIMESTAMP"),
+    bigquery.SchemaField("deleted_at", "TIMESTAMP"),
+)
+_INSERT_COLUMNS = ("asset", "interval_start", "object_name", "generation", "size_bytes", "job_id",
+                   "interval_rows", "raw_table", "loaded_at")
+
+
+def asset_id(spec: ImportSpec) -> str:
+    """The ledger's key for a spec: its Dagster asset key path, e.g. ``gitcoin/passport_scores``."""
+    return "/".join([*(spec.key_prefix or ()), spec.name])
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What to record for one object of a loaded interval."""
+
+    name: str
+    generation: int
+    size: int
+    job_id: str
+
+
+class Ledger:
+    """Reads and writes one spec's rows of the ledger table."""
+
+    def __init__(self, client: bigquery.Client, spec: ImportSpec) -> None:
+        self._client = client
+        self._spec = spec
+        self._table_id = spec.ledger_table_id
+        self._asset = asset_id(spec)
+
+    @property
+    def table_id(self) -> str:
+        return self._table_id
+
+    def ensure(self) -> None:
+        """Create the ledger table if it does not exist (the raw dataset must exist)."""
+        table = bigquery.Table(self._table_id, schema=list(LEDGER_SCHEMA))
+        try:
+            self._client.create_table(table, exists_ok=True)
+        except gexc.GoogleAPIError as exc:
+            raise explain_bigquery_error(exc, table=self._table_id, action="creating the load ledger") from exc
+
+    def recorded(self, *, start: datetime | None = None, end: datetime | None = None,
+                 include_deleted: bool = True) -> list[LoadedObject]:
+        """Recorded objects of this asset with ``start <= interval_start < end``."""
+        sql = (
+            f"SELECT interval_start, object_name, generation, size_bytes, interval_rows, deleted_at FROM {quote_table(self._table_id)} "
+            "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end"
+        )
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        params = [
+            bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+            bigquery.ScalarQueryParameter("start", "TIMESTAMP", start or datetime(1970, 1, 1)),
+            bigquery.ScalarQueryParameter("end", "TIMESTAMP", end or datetime(9999, 1, 1)),
+        ]
+        rows = self._query(sql, params, action="reading the load ledger")
+        return [
+            LoadedObject(interval_start=row["interval_start"], name=row["object_name"], generation=int(row["generation"]),
+                         size=int(row["size_bytes"] or 0), deleted=row["deleted_at"] is not None,
+                         interval_rows=int(row["interval_rows"] or 0))
+            for row in rows
+        ]
+
+    def loaded_intervals(self) -> list[datetime]:
+        """Every interval start this asset has ever loaded."""
+        sql = f"SELECT DISTINCT interval_start FROM {quote_table(self._table_id)} WHERE asset = @asset"
+        rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset)],
+                           action="reading the load ledger")
+        return sorted(row["interval_start"] for row in rows)
+
+    def previous_interval(self, before: datetime) -> datetime | None:
+        """The newest recorded interval that starts before ``before``."""
+        earlier = [start for start in self.loaded_intervals() if start < before]
+        return max(earlier, default=None)
+
+    def record_interval(self, *, interval_start: datetime, entries: Sequence[LedgerEntry], interval_rows: int,
+                        raw_table: str, loaded_at: datetime) -> None:
+        """Replace this interval's rows with ``entries`` in one atomic MERGE statement."""
+        structs = [
+            bigquery.StructQueryParameter(
+                None,
+                bigquery.ScalarQueryParameter("object_name", "STRING", e.name),
+                bigquery.ScalarQueryParameter("generation", "INT64", e.generation),
+                bigquery.ScalarQueryParameter("size_bytes", "INT64", e.size),
+                bigquery.ScalarQueryParameter("job_id", "STRING", e.job_id),
+            )
+            for e in entries
+        ]
+        columns = ", ".join(_INSERT_COLUMNS)
+        sql = (
+            f"MERGE {quote_table(self._table_id)} T "
+            "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id FROM UNNEST(@entries) AS e) S ON FALSE "
+            "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start THEN DELETE "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
+            "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at)"
+        )
+        params = [
+            bigquery.ArrayQueryParameter("entries", "STRUCT", structs),
+            bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+            bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start),
+            bigquery.ScalarQueryParameter("interval_rows", "INT64", interval_rows),
+            bigquery.ScalarQueryParameter("raw_table", "STRING", raw_table),
+            bigquery.ScalarQueryParameter("loaded_at", "TIMESTAMP", loaded_at),
+        ]
+        self._query(sql, params, action=f"recording interval {interval_start.isoformat()} in the load ledger")
+
+    def mark_deleted(self, objects: Iterable[LoadedObject], *, deleted_at: datetime) -> None:
+        """Stamp ``deleted_at`` on the given (name, generation) rows."""
+        keys = sorted({f"{obj.name}#{obj.generation}" for obj in objects})
+        if not keys:
+            return
+        sql = (
+            f"UPDATE {quote_table(self._table_id)} SET deleted_at = @deleted_at "
+            "WHERE asset = @asset AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
+        )
+        params = [
+            bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", deleted_at),
+            bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+            bigquery.ArrayQueryParameter("keys", "STRING", keys),
+        ]
+        self._query(sql, params, action="recording deletions in the load ledger")
+
+    def _query(self, sql: str, params: list, *, action: str) -> list:
+        try:
+            job = self._client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+            return list(job.result())
+        except gexc.GoogleAPIError as exc:
+            raise explain_bigquery_error(exc, table=self._table_id, action=action) from exc

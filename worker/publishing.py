@@ -1,0 +1,113 @@
+"""Publishing: move a loaded interval from its raw table into the clean table.
+
+- ``Overwrite``: the clean table is a copy (atomic copy job) of the newest interval
+  ever loaded; labels on the clean table say which interval and which object
+  generations it holds, so a backfill of an older interval never replaces it and
+  an interrupted run re-publishes on the next run.
+- ``Incremental``: the clean table holds every interval plus the interval column.
+  One MERGE statement deletes the interval's old rows and inserts the new ones,
+  so re-loading an interval replaces exactly that interval (atomic in BigQuery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from worker.errors import WorkerError, explain_bigquery_error
+from worker.intervals import Interval
+from worker.jobs import run_or_reattach
+from worker.spec import ImportSpec
+from worker.sql import quote_column, quote_table
+
+LABEL_INTERVAL = "gcs_import_interval"
+LABEL_DIGEST = "gcs_import_digest"
+
+_PARTITION_UNIT = {Interval.Hourly: "DAY", Interval.Daily: "DAY", Interval.Weekly: "DAY", Interval.Monthly: "MONTH"}
+
+
+def published_snapshot(client: bigquery.Client, spec: ImportSpec) -> tuple[str, str] | None:
+    """``(interval suffix, digest)`` an Overwrite clean table holds, or None if it has none."""
+    try:
+        labels = client.get_table(spec.clean_table_id).labels or {}
+    except gexc.NotFound:
+        return None
+    if LABEL_INTERVAL not in labels:
+        return None
+    return labels[LABEL_INTERVAL], labels.get(LABEL_DIGEST, "")
+
+
+def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str) -> str:
+    """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id."""
+
+    def start(job_id: str) -> bigquery.CopyJob:
+        return client.copy_table(raw_table_id, spec.clean_table_id, job_id=job_id, location=spec.location,
+                                 job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"))
+
+    try:
+        job, _ = run_or_reattach(client, f"gcs_import_{spec.name}_{suffix}_{digest}_publish", start)
+        table = client.get_table(spec.clean_table_id)
+        table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
+        client.update_table(table, ["labels"])
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(exc, table=spec.clean_table_id, action=f"publishing interval {suffix}") from exc
+    return job.job_id
+
+
+def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
+                        raw_schema: Sequence[bigquery.SchemaField]) -> str:
+    """Replace the interval's rows of the clean table with the raw table's rows; returns the query job id.
+
+    Raises:
+        WorkerError: the raw table has columns the clean table lacks, or a column
+            named like the interval column (the clean table is left unchanged).
+    """
+    column = spec.interval_column
+    raw_columns = [field.name for field in raw_schema]
+    if column in raw_columns:
+        raise WorkerError(
+            f"{raw_table_id} already has a column {column!r}, which {spec.clean_table_id} uses for the interval: "
+            "set interval_column in the spec to another name."
+        )
+    clean = quote_table(spec.clean_table_id)
+    raw = quote_table(raw_table_id)
+    try:
+        try:
+            clean_table = client.get_table(spec.clean_table_id)
+        except gexc.NotFound:
+            unit = _PARTITION_UNIT[spec.interval]
+            client.query(
+                f"CREATE TABLE IF NOT EXISTS {clean} PARTITION BY TIMESTAMP_TRUNC({quote_column(column)}, {unit}) "
+                f"AS SELECT *, CAST(NULL AS TIMESTAMP) AS {quote_column(column)} FROM {raw} WHERE FALSE",
+                location=spec.location,
+            ).result()
+            clean_table = client.get_table(spec.clean_table_id)
+        missing = [name for name in raw_columns if name not in {f.name for f in clean_table.schema}]
+        if missing:
+            raise WorkerError(
+                f"Interval {interval_start.isoformat()} ({raw_table_id}) has columns {missing} that "
+                f"{spec.clean_table_id} does not have; {spec.clean_table_id} was left unchanged. Add the columns "
+                "to the clean table (ALTER TABLE ... ADD COLUMN) or fix the files, then re-run."
+            )
+        insert_columns = ", ".join(quote_column(name) for name in [*raw_columns, column])
+        values = ", ".join([*(f"S.{quote_column(name)}" for name in raw_columns), "@interval_start"])
+        sql = (
+            f"MERGE {clean} T USING (SELECT * FROM {raw}) S ON FALSE "
+            f"WHEN NOT MATCHED BY SOURCE AND T.{quote_column(column)} = @interval_start THEN DELETE "
+            f"WHEN NOT MATCHED THEN INSERT ({insert_columns}) VALUES ({values})"
+        )
+        job = client.query(
+            sql, location=spec.location,
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)]
+            ),
+        )
+        job.result()
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(
+            exc, table=spec.clean_table_id, action=f"publishing interval {interval_start.isoformat()}"
+        ) from exc
+    return job.job_id

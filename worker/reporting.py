@@ -1,0 +1,173 @@
+"""Reporting: turn run summaries into Dagster metadata, asset-check results and a JSON summary.
+
+Pure functions; :mod:`worker.__main__` sends their output through Pipes (or prints it).
+Metadata keys come from :mod:`worker.contract` so the orchestrator and the UI can
+rely on them; numbers stay numbers so Dagster plots them over time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from worker import contract as c
+from worker.run import ImportSummary, RetentionSummary
+
+
+def _typed(value: Any, type_: str) -> dict[str, Any]:
+    return {"raw_value": value, "type": type_}
+
+
+def console_url(table_id: str) -> str:
+    project, dataset, table = table_id.split(".")
+    return f"https://console.cloud.google.com/bigquery?project={project}&ws=!1m5!1m4!4m3!1s{project}!2s{dataset}!3s{table}"
+
+
+def import_metadata(summary: ImportSummary) -> dict[str, Any]:
+    """Materialization metadata for an import run (standard Dagster keys where they exist)."""
+    spec = summary.spec
+    loaded = summary.with_status("loaded")
+    present = summary.with_status("loaded", "unchanged")
+    per_interval = {
+        "records": [
+            {
+                "interval": r.suffix, "status": r.status, "files": r.files, "bytes": r.bytes, "rows": r.rows,
+                "raw_table": r.raw_table or "-", "jobs": len(r.job_ids),
+            }
+            for r in summary.intervals
+        ],
+        "schema": [
+            {"name": "interval", "type": "string"}, {"name": "status", "type": "string"},
+            {"name": "files", "type": "int"}, {"name": "bytes", "type": "int"}, {"name": "rows", "type": "int"},
+            {"name": "raw_table", "type": "string"}, {"name": "jobs", "type": "int"},
+        ],
+    }
+    metadata: dict[str, Any] = {
+        c.META_ROW_COUNT: _typed(sum(r.rows for r in present), "int"),
+        c.META_TABLE_NAME: _typed(spec.clean_table_id, "text"),
+        c.META_CLEAN_TABLE_URL: _typed(console_url(spec.clean_table_id), "url"),
+        c.META_INTERVALS_LOADED: _typed([r.suffix for r in loaded], "json"),
+        c.META_INTERVALS_SKIPPED: _typed([r.suffix for r in summary.with_status("unchanged")], "json"),
+        c.META_INTERVALS_EMPTY: _typed([r.suffix for r in summary.with_status("no_files")], "json"),
+        c.META_FILES_MATCHED: _typed(sum(r.files for r in summary.intervals), "int"),
+        c.META_FILES_LOADED: _typed(sum(r.files for r in loaded), "int"),
+        c.META_FILES_IGNORED: _typed(summary.ignored, "int"),
+        c.META_FILES_UNPARSEABLE: _typed(len(summary.unparseable), "int"),
+        c.META_BYTES_LOADED: _typed(sum(r.bytes for r in loaded), "int"),
+        c.META_JOB_IDS: _typed([j for r in loaded for j in r.job_ids], "json"),
+        c.META_RAW_TABLES: _typed([r.raw_table for r in present], "json"),
+        c.META_PER_INTERVAL: _typed(per_interval, "table"),
+        "mode": _typed(spec.mode.value, "text"),
+        "source": _typed(f"gs://{spec.bucket_name}/{spec.object_prefix}", "text"),
+    }
+    if summary.unparseable:
+        metadata[c.META_UNPARSEABLE_NAMES] = _typed(summary.unparseable[:100], "json")
+    if summary.published:
+        metadata["published_interval"] = _typed(summary.published, "text")
+    for phase, seconds in summary.seconds.items():
+        metadata[f"{c.META_SECONDS_PREFIX}{phase}"] = _typed(seconds, "float")
+    return metadata
+
+
+def import_checks(summary: ImportSummary) -> list[dict[str, Any]]:
+    """Asset-check results: rows loaded (ERROR), unparseable files (WARN), schema unchanged (WARN)."""
+    empty = [r.suffix for r in summary.intervals if r.rows <= 0]
+    changes = {r.suffix: r.schema_change for r in summary.intervals if r.schema_change}
+    return [
+        {
+            "check_name": c.CHECK_ROWS_LOADED,
+            "passed": not empty,
+            "severity": "ERROR",
+            "metadata": {
+                "intervals_without_rows": _typed(empty, "json"),
+                "rows": _typed(sum(r.rows for r in summary.intervals), "int"),
+            },
+        },
+        {
+            "check_name": c.CHECK_NO_UNPARSEABLE_FILES,
+            "passed": not summary.unparseable,
+            "severity": "WARN",
+            "metadata": {
+                "unparseable": _typed(len(summary.unparseable), "int"),
+                "names": _typed(summary.unparseable[:100], "json"),
+            },
+        },
+        {
+            "check_name": c.CHECK_SCHEMA_UNCHANGED,
+            "passed": not changes,
+            "severity": "WARN",
+            "metadata": {"changes": _typed(changes, "json")},
+        },
+    ]
+
+
+def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
+    """The standalone run's stdout: the metadata values (untyped), the checks and the data version."""
+    return {
+        "action": "import",
+        "asset": summary.spec.name,
+        "window": [summary.window_start.isoformat(), summary.window_end.isoformat()],
+        "data_version": summary.data_version,
+        "intervals": [
+            {"interval": r.suffix, "status": r.status, "files": r.files, "bytes": r.bytes, "rows": r.rows,
+             "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
+             "schema_change": r.schema_change}
+            for r in summary.intervals
+        ],
+        "metadata": {k: v["raw_value"] for k, v in import_metadata(summary).items() if k != c.META_PER_INTERVAL},
+        "checks": [{"check_name": ch["check_name"], "passed": ch["passed"], "severity": ch["severity"]}
+                   for ch in import_checks(summary)],
+    }
+
+
+def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
+    outcome = summary.outcome
+    names = [o.name for o in (outcome.plan.to_delete if outcome.dry_run else outcome.deleted)]
+    metadata = {
+        c.META_DRY_RUN: _typed(outcome.dry_run, "bool"),
+        "cutoff": _typed(outcome.plan.cutoff.isoformat(), "text"),
+        c.META_OBJECTS_DELETED: _typed(0 if outcome.dry_run else len(outcome.deleted), "int"),
+        c.META_BYTES_FREED: _typed(0 if outcome.dry_run else outcome.bytes_freed, "int"),
+        "objects_to_delete" if outcome.dry_run else "deleted_names": _typed(names[:200], "json"),
+        "kept_changed_since_load": _typed([o.name for o in outcome.kept_changed][:200], "json"),
+    }
+    for phase, seconds in summary.seconds.items():
+        metadata[f"{c.META_SECONDS_PREFIX}{phase}"] = _typed(seconds, "float")
+    return metadata
+
+
+def retention_summary_json(summary: RetentionSummary) -> dict[str, Any]:
+    return {"action": "retention", "asset": summary.spec.name, "as_of": summary.as_of.isoformat(),
+            **{k: v["raw_value"] for k, v in retention_metadata(summary).items()}}
+
+
+class LogReporter:
+    """Standalone progress: one line per event on stderr (stdout is kept for the JSON summary)."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("worker")
+        if not self._log.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            self._log.addHandler(handler)
+            self._log.setLevel(logging.INFO)
+
+    def info(self, message: str) -> None:
+        self._log.info(message)
+
+    def warning(self, message: str) -> None:
+        self._log.warning(message)
+
+
+class PipesReporter:
+    """Progress lines to the Dagster UI through the Pipes context's logger."""
+
+    def __init__(self, pipes_context: Any) -> None:
+        self._log = pipes_context.log
+
+    def info(self, message: str) -> None:
+        self._log.info(message)
+
+    def warning(self, message: str) -> None:
+        self._log.warning(message)
