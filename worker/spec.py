@@ -171,7 +171,8 @@ class ImportSpec:
         for field_name in ("destination_table", "raw_dataset_name", "clean_dataset_name", "interval_column"):
             value = getattr(self, field_name)
             if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
-                self._fail(field_name, f"is {value!r}", "use a BigQuery identifier: a letter or underscore, then letters, digits or underscores")
+                self._fail(field_name, f"is {value!r}",
+                           "use a BigQuery identifier: a letter or underscore, then letters, digits or underscores")
         if not isinstance(self.retention_days, int) or isinstance(self.retention_days, bool) or self.retention_days < 0:
             self._fail("retention_days", f"is {self.retention_days!r}", "use a whole number of days, 0 or more")
         if not isinstance(self.location, str) or not _LOCATION_RE.match(self.location):
