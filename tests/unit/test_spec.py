@@ -1,0 +1,110 @@
+"""The import spec: JSON round trip and validation that names the field and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.spec import ImportSpec, Interval, SchemaFieldSpec, SourceFormat, SourceMode, SpecError
+
+BASE = dict(
+    key_prefix="gitcoin",
+    name="passport_scores",
+    project_id="opensource-observer",
+    bucket_name="oso-dataset-transfer-bucket",
+    path_base="passport",
+    file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
+    destination_table="passport_scores",
+    raw_dataset_name="oso_raw_sources",
+    clean_dataset_name="gitcoin",
+    interval=Interval.Daily,
+    mode=SourceMode.Overwrite,
+    retention_days=10,
+    format="PARQUET",
+)
+
+
+def test_seed_example_builds_with_enums_normalised() -> None:
+    spec = ImportSpec(**BASE)
+    assert spec.format is SourceFormat.PARQUET
+    assert spec.key_prefix == ("gitcoin",)
+    assert spec.raw_table_id(spec.effective_start) == "opensource-observer.oso_raw_sources.passport_scores__20240101"
+    assert spec.clean_table_id == "opensource-observer.gitcoin.passport_scores"
+
+
+def test_round_trip_through_json_keeps_every_field() -> None:
+    spec = ImportSpec(
+        **{**BASE, "interval": "Hourly", "mode": "incremental", "format": "CSV"},
+        location="EU",
+        schema=[{"name": "a", "type": "string"}, SchemaFieldSpec(name="b", type="INT64", mode="REQUIRED")],
+        csv_header_rows=2,
+        csv_delimiter=";",
+        max_bad_records=3,
+        timestamp_format="%Y%m%d%H",
+        start_date="2023-05-01",
+        interval_column="loaded_interval",
+    )
+    again = ImportSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.schema[0] == SchemaFieldSpec(name="a", type="STRING", mode="NULLABLE")
+    assert again.interval is Interval.Hourly and again.mode is SourceMode.Incremental
+
+
+def test_fingerprint_changes_with_load_settings_not_with_retention() -> None:
+    spec = ImportSpec(**BASE)
+    assert ImportSpec(**{**BASE, "retention_days": 99}).fingerprint() == spec.fingerprint()
+    assert ImportSpec(**{**BASE, "destination_table": "other"}).fingerprint() != spec.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "hint"),
+    [
+        ({"file_match": "(unclosed"}, "file_match", "does not compile"),
+        ({"file_match": r"(?P<day>\d+)/x.csv"}, "file_match", "interval_timestamp"),
+        ({"interval": "Yearly"}, "interval", "Hourly, Daily, Weekly, Monthly"),
+        ({"mode": "Append"}, "mode", "Overwrite, Incremental"),
+        ({"format": "XLSX"}, "format", "PARQUET"),
+        ({"retention_days": -1}, "retention_days", "0 or more"),
+        ({"retention_days": True}, "retention_days", "0 or more"),
+        ({"raw_dataset_name": "raw-data"}, "raw_dataset_name", "BigQuery identifier"),
+        ({"clean_dataset_name": "x`; DROP TABLE y; --"}, "clean_dataset_name", "BigQuery identifier"),
+        ({"destination_table": "1table"}, "destination_table", "BigQuery identifier"),
+        ({"bucket_name": "Bad_Bucket"}, "bucket_name", "GCS bucket name"),
+        ({"bucket_name": "goog-bucket"}, "bucket_name", "GCS bucket name"),
+        ({"bucket_name": "a..b"}, "bucket_name", "GCS bucket name"),
+        ({"project_id": "Not A Project"}, "project_id", "project id"),
+        ({"name": "has space"}, "name", "letters, digits or underscores"),
+        ({"key_prefix": ["ok", "not ok"]}, "key_prefix", "letters"),
+        ({"location": "us central"}, "location", "BigQuery location"),
+        ({"schema": []}, "schema", "at least one column"),
+        ({"schema": [{"name": "a b", "type": "STRING"}]}, "schema[0].name", "letters"),
+        ({"schema": [{"name": "a", "type": "TEXT"}]}, "schema[0].type", "STRING"),
+        ({"schema": [{"name": "a", "type": "STRING", "mode": "OPTIONAL"}]}, "schema[0].mode", "NULLABLE"),
+        ({"csv_delimiter": ";;"}, "csv_delimiter", "single character"),
+        ({"max_bad_records": -5}, "max_bad_records", "0 or more"),
+        ({"timestamp_format": "YYYY-MM-DD"}, "timestamp_format", "strptime"),
+        ({"start_date": "yesterday"}, "start_date", "ISO date"),
+        ({"interval_column": "bad-col"}, "interval_column", "BigQuery identifier"),
+    ],
+)
+def test_invalid_field_is_named_with_a_fix(change: dict, field: str, hint: str) -> None:
+    with pytest.raises(SpecError) as err:
+        ImportSpec(**{**BASE, **change})
+    message = str(err.value)
+    assert f"'{field}'" in message, message
+    assert hint in message, message
+    if field != "name":
+        assert "passport_scores" in message, "the asset is named"
+
+
+def test_unknown_field_in_json_is_named() -> None:
+    data = ImportSpec(**BASE).to_dict() | {"retention": 3}
+    with pytest.raises(SpecError, match=r"unknown fields \['retention'\]"):
+        ImportSpec.from_dict(data)
+
+
+def test_name_pattern_escapes_path_base_and_full_matches() -> None:
+    spec = ImportSpec(**{**BASE, "path_base": "/a.b+c/"})
+    assert spec.path_base == "a.b+c"
+    assert spec.name_pattern.fullmatch("a.b+c/2024-01-05/scores.parquet")
+    assert not spec.name_pattern.fullmatch("aXb+c/2024-01-05/scores.parquet"), "dot in path_base is literal"
+    assert not spec.name_pattern.fullmatch("a.b+c/2024-01-05/scores.parquet.bak"), "full match, not prefix"
