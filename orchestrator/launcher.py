@@ -215,6 +215,12 @@ class WorkerLauncher(dg.ConfigurableResource):
             return self._run_k8s(context=context, extras=extras)
         raise WorkerLaunchError(description=f"Unknown WorkerLauncher kind {self.kind!r}")
 
+    @staticmethod
+    def _expects_materialization(extras: Mapping[str, Any]) -> bool:
+        from worker.contract import EXTRA_ACTION, Action
+
+        return extras.get(EXTRA_ACTION, Action.IMPORT.value) == Action.IMPORT.value
+
     # -- docker ---------------------------------------------------------------
 
     def docker_container_kwargs(self, launch_id: str) -> dict[str, Any]:
