@@ -1,5 +1,6 @@
 """``interval_gcs_import_asset``: one partitioned asset per spec, plus its checks, sensors and clean-up job."""
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,13 +44,15 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
     spec_dict = spec.to_dict()
 
     try:
-        decorator = dg.asset(
-            key=key,
-            partitions_def=partitions_def,
-            backfill_policy=dg.BackfillPolicy.single_run(),
-            check_specs=worker_check_specs(key),
-            **asset_kwargs,
-        )
+        with warnings.catch_warnings():  # BackfillPolicy is "beta" in 1.13; single_run() is what we want
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            decorator = dg.asset(
+                key=key,
+                partitions_def=partitions_def,
+                backfill_policy=dg.BackfillPolicy.single_run(),
+                check_specs=worker_check_specs(key),
+                **asset_kwargs,
+            )
     except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
         raise SpecError(f"IntervalGCSAsset {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}") from exc
 
@@ -66,7 +69,9 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
         )
 
     try:
-        gcs_asset = decorator(gcs_asset)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            gcs_asset = decorator(gcs_asset)
     except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
         if not spec.asset_kwargs:
             raise
