@@ -1,0 +1,118 @@
+"""The import asset through Dagster itself: a real subprocess Pipes launch of the worker against the emulators."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from localdev.samples import SCORES_SCHEMA, drop_daily_scores
+from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, interval_gcs_import_asset
+from orchestrator.launcher import WorkerLauncher
+from worker.contract import (
+    ALL_CHECKS,
+    CHECK_ROWS_LOADED,
+    META_INTERVALS_LOADED,
+    META_PER_INTERVAL,
+    META_ROW_COUNT,
+    META_TABLE_NAME,
+)
+
+DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(4)]
+
+
+def make_spec(unique_name: str, bucket_name: str, **overrides) -> IntervalGCSAsset:
+    fields = dict(
+        key_prefix="it", name=f"scores_{unique_name}", project_id="test-project", bucket_name=bucket_name,
+        path_base="passport", file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
+        destination_table="passport_scores", raw_dataset_name=f"raw_{unique_name}",
+        clean_dataset_name=f"clean_{unique_name}", interval=Interval.Daily, mode=SourceMode.Incremental,
+        retention_days=10, format="PARQUET", schema=SCORES_SCHEMA, start_date="2024-05-01",
+    )
+    fields.update(overrides)
+    return IntervalGCSAsset(**fields)
+
+
+def materialize(asset: dg.AssetsDefinition, **kwargs) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [asset], instance=dg.DagsterInstance.ephemeral(), resources={"launcher": WorkerLauncher()},
+        selection=[asset.key], **kwargs,
+    )
+
+
+def metadata_values(mat: dg.AssetMaterialization) -> dict:
+    return {k: (v.value if isinstance(v, dg.MetadataValue) else v) for k, v in mat.metadata.items()}
+
+
+def test_partition_run_reports_metadata_and_checks(services, bucket, bq_client, unique_name) -> None:
+    drop_daily_scores(bucket, path_base="passport", days=DAYS[:2], rows_per_file=5)
+    spec = make_spec(unique_name, bucket.name)
+    (asset,) = interval_gcs_import_asset(spec).assets
+
+    result = materialize(asset, partition_key="2024-05-02")
+
+    assert result.success
+    (mat,) = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    assert mat.partition == "2024-05-02"
+    meta = metadata_values(mat)
+    assert meta[META_ROW_COUNT] == 5
+    assert meta[META_TABLE_NAME] == spec.clean_table_id
+    assert [r.data["interval"] for r in meta[META_PER_INTERVAL].records] == ["20240502"]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == set(ALL_CHECKS)
+    assert checks[CHECK_ROWS_LOADED].passed
+    rows = list(bq_client.query(f"SELECT COUNT(*) AS n FROM `{spec.clean_table_id}`").result())
+    assert rows[0]["n"] == 5
+
+
+def test_range_run_is_one_step_and_its_result_reaches_every_partition(services, bucket, unique_name) -> None:
+    drop_daily_scores(bucket, path_base="passport", days=DAYS, rows_per_file=3)
+    (asset,) = interval_gcs_import_asset(make_spec(unique_name, bucket.name)).assets
+
+    result = materialize(asset, tags={"dagster/asset_partition_range_start": "2024-05-01",
+                                      "dagster/asset_partition_range_end": "2024-05-03"})
+
+    assert result.success
+    starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    assert len(starts) == 1  # BackfillPolicy.single_run(): one worker launch for the range
+    mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    assert sorted(m.partition for m in mats) == ["2024-05-01", "2024-05-02", "2024-05-03"]
+    metas = [metadata_values(m) for m in mats]
+    # the worker's one MaterializeResult, unchanged, on each partition
+    assert all(m.keys() == metas[0].keys() for m in metas)
+    assert all(m[META_INTERVALS_LOADED] == metas[0][META_INTERVALS_LOADED] for m in metas)
+    assert metas[0][META_INTERVALS_LOADED] == ["20240501", "20240502", "20240503"]
+    assert metas[0][META_ROW_COUNT] == 9
+    assert len(metas[0][META_PER_INTERVAL].records) == 3
+
+
+def test_failing_worker_fails_the_step_with_its_message(services, gcs_client, unique_name) -> None:
+    missing = f"missing-{unique_name.replace('_', '-')}"
+    assert gcs_client.lookup_bucket(missing) is None
+    (asset,) = interval_gcs_import_asset(make_spec(unique_name, missing)).assets
+
+    result = materialize(asset, partition_key="2024-05-02", raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.error.message
+    assert missing in message, message
+    assert not result.get_asset_materialization_events()
+
+
+def test_interval_without_rows_fails_the_blocking_check(services, bucket, unique_name) -> None:
+    from localdev.samples import encode_rows, score_rows, upload
+
+    drop_daily_scores(bucket, path_base="passport", days=DAYS[:1], rows_per_file=3)
+    # a header-only CSV: the file exists, the load succeeds, no row arrives
+    upload(bucket, "passport/2024-05-02/scores.csv", encode_rows(score_rows(interval_start=DAYS[1], count=1), fmt="CSV")
+           .split(b"\n", 1)[0] + b"\n")
+    spec = make_spec(unique_name, bucket.name, format="CSV",
+                     file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.csv")
+    (asset,) = interval_gcs_import_asset(spec).assets
+
+    result = materialize(asset, partition_key="2024-05-02", raise_on_error=False)
+
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks[CHECK_ROWS_LOADED].passed
+    assert not result.success  # declared blocking=True: a failed rows_loaded fails the run
