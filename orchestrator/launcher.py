@@ -63,6 +63,11 @@ LAUNCH_ID_LABEL = "gcs-import.launch-id"
 #: The uid/gid of the ``app`` user in the worker image (see Dockerfile).
 WORKER_UID = 10001
 
+#: JSON objects of DockerLaunch / K8sLaunch fields: defaults for fields the resource config leaves unset
+#: (how a deployment configures the launcher without code, e.g. the Helm values in k8s/helm/).
+DOCKER_LAUNCH_ENV = "GCS_IMPORT_DOCKER_LAUNCH"
+K8S_LAUNCH_ENV = "GCS_IMPORT_K8S_LAUNCH"
+
 BUILD_HINT = "build it with `bash scripts/docker-up.sh` (or `docker build --target worker -t IMAGE .`)"
 
 
@@ -156,6 +161,14 @@ class WorkerLauncher(dg.ConfigurableResource):
     docker: DockerLaunch = DockerLaunch()
     k8s: K8sLaunch = K8sLaunch()
 
+    def effective_docker(self) -> DockerLaunch:
+        """``docker`` with the unset fields taken from ``$GCS_IMPORT_DOCKER_LAUNCH`` (JSON), if set."""
+        return _with_env_defaults(self.docker, DockerLaunch, DOCKER_LAUNCH_ENV)
+
+    def effective_k8s(self) -> K8sLaunch:
+        """``k8s`` with the unset fields taken from ``$GCS_IMPORT_K8S_LAUNCH`` (JSON), if set."""
+        return _with_env_defaults(self.k8s, K8sLaunch, K8S_LAUNCH_ENV)
+
     def worker_env(self) -> dict[str, str]:
         """The environment the worker gets (forwarded names first, then ``env``)."""
         forwarded = {name: os.environ[name] for name in self.forward_env if os.environ.get(name)}
@@ -225,7 +238,7 @@ class WorkerLauncher(dg.ConfigurableResource):
 
     def docker_container_kwargs(self, launch_id: str) -> dict[str, Any]:
         """Arguments for ``docker.containers.create`` besides image, command and environment."""
-        cfg = self.docker
+        cfg = self.effective_docker()
         kwargs: dict[str, Any] = {
             "labels": {**cfg.labels, WORKER_LABEL: "1", LAUNCH_ID_LABEL: launch_id},
             "name": f"gcs-import-worker-{launch_id}",
@@ -248,7 +261,7 @@ class WorkerLauncher(dg.ConfigurableResource):
         import docker.errors
         from dagster_docker import PipesDockerClient
 
-        cfg = self.docker
+        cfg = self.effective_docker()
         try:
             engine = docker.from_env()
             engine.ping()
@@ -285,7 +298,7 @@ class WorkerLauncher(dg.ConfigurableResource):
     # -- k8s --------------------------------------------------------------------
 
     def k8s_base_pod_meta(self, launch_id: str) -> dict[str, Any]:
-        cfg = self.k8s
+        cfg = self.effective_k8s()
         return {
             "labels": {**cfg.labels, WORKER_LABEL: "1", LAUNCH_ID_LABEL: launch_id},
             "annotations": dict(cfg.annotations),
@@ -293,7 +306,7 @@ class WorkerLauncher(dg.ConfigurableResource):
 
     def k8s_base_pod_spec(self) -> dict[str, Any]:
         """The pod spec (snake_case, as ``dagster_k8s`` takes it) around the worker container."""
-        cfg = self.k8s
+        cfg = self.effective_k8s()
         container: dict[str, Any] = {
             "name": "worker",
             "image": cfg.image,
@@ -349,7 +362,7 @@ class WorkerLauncher(dg.ConfigurableResource):
     def _k8s_client(self) -> Any:
         from dagster_k8s import PipesK8sClient
 
-        cfg = self.k8s
+        cfg = self.effective_k8s()
         return PipesK8sClient(
             env=self.worker_env(),
             load_incluster_config=cfg.load_incluster_config,
@@ -361,7 +374,7 @@ class WorkerLauncher(dg.ConfigurableResource):
     def _run_k8s(self, *, context: Any, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
         from dagster_k8s.utils import detect_current_namespace
 
-        cfg = self.k8s
+        cfg = self.effective_k8s()
         client = self._k8s_client()
         launch_id = uuid.uuid4().hex[:12]
         failed = True
@@ -405,6 +418,21 @@ class LineJoiningDockerLogsMessageReader(PipesDockerLogsMessageReader):
             raise RuntimeError("Can only consume logs within the message reader's context.")
         for line in _join_lines(container.logs(stdout=True, stderr=True, stream=True, follow=True)):
             extract_message_or_forward_to_stdout(handler, line)
+
+
+def _with_env_defaults(value: Any, cls: type, env_name: str) -> Any:
+    import json
+
+    raw = os.environ.get(env_name, "").strip()
+    if not raw:
+        return value
+    try:
+        defaults = json.loads(raw)
+        if not isinstance(defaults, dict):
+            raise ValueError("not a JSON object")
+        return cls(**{**defaults, **value.model_dump(exclude_unset=True)})
+    except (ValueError, TypeError) as exc:
+        raise WorkerLaunchError(description=f"${env_name} is not a valid {cls.__name__} JSON object: {exc}") from exc
 
 
 def _join_lines(chunks: Iterator[bytes | str]) -> Iterator[str]:

@@ -1,0 +1,167 @@
+"""Every manifest in k8s/ parses into the official client's models, and the RBAC is exactly what
+dagster_k8s.PipesK8sClient uses."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import shutil
+import subprocess
+
+import dagster_k8s.client
+import dagster_k8s.pipes
+import pytest
+import yaml
+
+from orchestrator.launcher import K8S_LAUNCH_ENV, K8sLaunch, WorkerLauncher
+from tests.unit.test_k8s_models import (
+    K8S_DIR,
+    MODEL_BY_KIND,
+    all_api_objects,
+    load_docs,
+    manifest_files,
+    to_api_dict,
+    to_model,
+)
+
+NAMESPACE = "gcs-import"
+CODE_SERVER_SA = "gcs-import-code-server"
+WORKER_SA = "gcs-import-worker"
+
+
+def objects_of(kind: str) -> list[dict]:
+    return [doc for _, doc in all_api_objects() if doc["kind"] == kind]
+
+
+@pytest.mark.parametrize(
+    ("path", "doc"), all_api_objects(), ids=lambda v: v.name if hasattr(v, "name") else v.get("kind", "?")
+)
+def test_manifest_round_trips_through_client_model(path, doc):
+    assert doc["kind"] in MODEL_BY_KIND, f"{path}: no model mapping for kind {doc['kind']}"
+    model = to_model(doc, MODEL_BY_KIND[doc["kind"]])
+    # A misspelt or misplaced field is dropped by the model: the round trip would differ.
+    assert to_api_dict(model) == doc, f"{path}: fields the {MODEL_BY_KIND[doc['kind']]} model does not know"
+    if doc["kind"] != "Namespace":
+        assert model.metadata.namespace == NAMESPACE, f"{path}: {doc['kind']} must be namespaced to {NAMESPACE}"
+
+
+def test_kustomization_lists_every_manifest():
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == NAMESPACE
+    listed = {K8S_DIR / name for name in kustomization["resources"]}
+    assert listed == set(manifest_files())
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_renders_all_objects():
+    out = subprocess.run(["kubectl", "kustomize", str(K8S_DIR)], check=True, capture_output=True, text=True).stdout
+    rendered = sorted((d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(out) if d)
+    expected = sorted((d["kind"], d["metadata"]["name"]) for _, d in all_api_objects())
+    assert rendered == expected
+
+
+def test_nothing_cluster_wide():
+    kinds = {doc["kind"] for _, doc in all_api_objects()}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+
+
+def _api_calls_of_pipes_k8s_client() -> set[str]:
+    """CoreV1Api/BatchV1Api method names PipesK8sClient's code path calls (read from dagster_k8s' source)."""
+    calls: set[str] = set()
+
+    def scan(source: str) -> None:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute | ast.Name):
+                owner = node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id
+                if owner in {"core_api", "batch_api"}:
+                    calls.add(node.attr)
+
+    scan(inspect.getsource(dagster_k8s.pipes))
+    k8s_client = dagster_k8s.client.DagsterKubernetesClient
+    for method in ("wait_for_pod", "get_pod_by_name", "retrieve_pod_logs"):
+        scan(inspect.cleandoc("\n" + inspect.getsource(getattr(k8s_client, method))))
+    return calls
+
+
+_VERB_BY_PREFIX = {"create": "create", "read": "get", "list": "list", "delete": "delete", "patch": "patch",
+                   "replace": "update", "watch": "watch"}
+
+
+def _permission(api_method: str) -> tuple[str, str]:
+    """create_namespaced_pod -> ('pods', 'create'); read_namespaced_pod_log -> ('pods/log', 'get')."""
+    match = re.fullmatch(r"(create|read|list|delete|patch|replace)_namespaced_(pod|job|event)(_log|_status)?", api_method)
+    assert match, f"dagster_k8s calls {api_method}: extend this mapping and check the Role"
+    verb, resource, sub = match.groups()
+    return f"{resource}s" + (f"/{sub[1:]}" if sub else ""), _VERB_BY_PREFIX[verb]
+
+
+def test_role_grants_exactly_what_pipes_k8s_client_calls():
+    calls = _api_calls_of_pipes_k8s_client()
+    # The launcher's own cleanup lists and deletes pods too.
+    calls |= {"list_namespaced_pod", "delete_namespaced_pod"}
+    needed = {_permission(call) for call in calls}
+    assert needed == {("pods", "create"), ("pods", "get"), ("pods", "list"), ("pods", "delete"), ("pods/log", "get")}, (
+        f"dagster_k8s now calls {sorted(calls)}: review k8s/rbac.yaml"
+    )
+
+    [role] = objects_of("Role")
+    granted = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert all(rule["apiGroups"] == [""] for rule in role["rules"])
+    missing = needed - granted
+    assert not missing, f"Role lacks {missing}"
+    # Exactly the needed verbs, plus watch on pods (kubectl and future log/wait code use it).
+    assert granted == needed | {("pods", "watch")}
+
+
+def test_role_binding_binds_code_server_account():
+    [binding] = objects_of("RoleBinding")
+    [role] = objects_of("Role")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": CODE_SERVER_SA, "namespace": NAMESPACE}]
+    names = {sa["metadata"]["name"] for sa in objects_of("ServiceAccount")}
+    assert names == {CODE_SERVER_SA, WORKER_SA}
+
+
+def test_worker_service_account_uses_workload_identity():
+    [worker] = [sa for sa in objects_of("ServiceAccount") if sa["metadata"]["name"] == WORKER_SA]
+    gsa = worker["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert re.fullmatch(r"[a-z0-9-]+@[A-Za-z0-9_-]+\.iam\.gserviceaccount\.com", gsa)
+    assert "secrets" not in worker and "imagePullSecrets" not in worker  # no key files
+
+
+def test_kind_cluster_config():
+    [cfg] = load_docs(K8S_DIR / "kind-cluster.yaml")
+    assert (cfg["kind"], cfg["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
+    assert cfg["name"] and any(node["role"] == "control-plane" for node in cfg["nodes"])
+
+
+def _user_deployment() -> dict:
+    values = yaml.safe_load((K8S_DIR / "helm" / "dagster-values.yaml").read_text())
+    user = values["dagster-user-deployments"]
+    assert user["serviceAccount"] == {"create": False, "name": CODE_SERVER_SA}
+    [deployment] = user["deployments"]
+    return deployment
+
+
+def test_helm_values_configure_codelocation_and_k8s_launcher(monkeypatch):
+    deployment = _user_deployment()
+    assert deployment["image"]["repository"].endswith("gcs-interval-import-codelocation")
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "orchestrator.definitions"]
+    env = {item["name"]: item["value"] for item in deployment["env"]}
+    assert env["GCS_IMPORT_LAUNCHER"] == "k8s"
+    # The container parts are valid client models.
+    to_model({"name": "x", "resources": deployment["resources"], "securityContext": deployment["securityContext"]},
+             "V1Container")
+    assert to_api_dict(to_model(deployment["securityContext"], "V1SecurityContext")) == deployment["securityContext"]
+    assert to_api_dict(to_model(deployment["resources"], "V1ResourceRequirements")) == deployment["resources"]
+
+    # The launcher settings are a valid K8sLaunch and yield a pod in the namespace, as the worker SA.
+    settings = K8sLaunch(**json.loads(env[K8S_LAUNCH_ENV]))
+    assert settings.namespace == NAMESPACE and settings.service_account_name == WORKER_SA
+    assert settings.image.endswith("gcs-interval-import-worker:dev")
+    monkeypatch.setenv(K8S_LAUNCH_ENV, env[K8S_LAUNCH_ENV])
+    pod = WorkerLauncher(kind="k8s").k8s_pod_body(pod_name="p", env={})
+    assert pod.spec.service_account_name == WORKER_SA
+    assert pod.spec.containers[0].image == settings.image
