@@ -5,6 +5,7 @@
 #   bash scripts/docker-up.sh            # engine + base image + worker image
 #   BUILD_CODELOCATION=1 bash scripts/docker-up.sh   # also the Dagster code location image
 #   eval "$(bash scripts/docker-up.sh --print-env)"  # just print DOCKER_HOST for a running engine
+#   bash scripts/docker-up.sh --status                # exit 0 when that engine answers
 #
 # Steps: (1) apt-get install docker.io + debootstrap when missing; (2) start dockerd in the
 # background with its own --data-root/--exec-root/--pidfile and a unix socket under $DOCKER_STATE_DIR;
@@ -32,6 +33,10 @@ log() { printf '[docker-up %5ss] %s\n' "$SECONDS" "$*" >&2; }
 if [ "${1:-}" = "--print-env" ]; then
   echo "export DOCKER_HOST=$DOCKER_HOST"
   exit 0
+fi
+if [ "${1:-}" = "--status" ]; then  # exit 0 when the engine answers
+  [ -x "$DOCKER" ] || DOCKER=docker
+  exec "$DOCKER" version >/dev/null 2>&1
 fi
 
 # -- 1. packages ---------------------------------------------------------------
