@@ -1,0 +1,130 @@
+"""The new-files sensor against the GCS emulator, evaluated as the daemon would (build_sensor_context + instance)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from localdev.samples import drop_daily_scores, upload
+from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, interval_gcs_import_asset
+from orchestrator.factories.partitions import partitions_def_for
+from orchestrator.factories.sensors import build_new_files_sensor
+from orchestrator.launcher import WorkerLauncher
+
+DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(6)]
+
+
+def make_spec(unique_name: str, bucket_name: str, **overrides) -> IntervalGCSAsset:
+    fields = dict(
+        key_prefix="it", name=f"scores_{unique_name}", project_id="test-project", bucket_name=bucket_name,
+        path_base="passport", file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
+        destination_table="passport_scores", raw_dataset_name=f"raw_{unique_name}",
+        clean_dataset_name=f"clean_{unique_name}", interval=Interval.Daily, mode=SourceMode.Overwrite,
+        retention_days=10, format="PARQUET", start_date="2024-05-01",
+    )
+    fields.update(overrides)
+    return IntervalGCSAsset(**fields)
+
+
+class Ticker:
+    """Evaluates a sensor tick after tick, carrying the cursor as the daemon does."""
+
+    def __init__(self, sensor: dg.SensorDefinition, asset: dg.AssetsDefinition) -> None:
+        self.sensor = sensor
+        self.definitions = dg.Definitions(
+            assets=[asset], sensors=[sensor], resources={"launcher": WorkerLauncher()}
+        )
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.cursor: str | None = None
+
+    def tick(self) -> list[dg.RunRequest]:
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, sensor_name=self.sensor.name, definitions=self.definitions
+        )
+        data = self.sensor.evaluate_tick(context)
+        self.cursor = data.cursor
+        return list(data.run_requests or [])
+
+
+def by_partition(requests: list[dg.RunRequest]) -> dict[str, dg.RunRequest]:
+    out = {r.partition_key: r for r in requests}
+    assert len(out) == len(requests), "a partition was requested twice in one tick"
+    return out
+
+
+def test_requests_new_partitions_and_reuploads_once(services, bucket, unique_name) -> None:
+    spec = make_spec(unique_name, bucket.name)
+    response = interval_gcs_import_asset(spec)
+    (sensor,) = [s for s in response.sensors if s.name == f"{spec.name}_new_files_sensor"]
+    (asset,) = response.assets
+    ticker = Ticker(sensor, asset)
+    blobs = drop_daily_scores(bucket, path_base="passport", days=DAYS[:3])
+    upload(bucket, "passport/README.txt", b"not a drop")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    upload(bucket, f"passport/{today}/scores.parquet", b"x")  # today's partition does not exist yet
+
+    first = by_partition(ticker.tick())
+    assert sorted(first) == ["2024-05-01", "2024-05-02", "2024-05-03"]
+    for blob in blobs:
+        request = first[blob.name.split("/")[1]]
+        assert f":g{blob.generation}:" in request.run_key
+        assert request.asset_selection == [asset.key]
+    assert ticker.tick() == []
+
+    reuploaded = drop_daily_scores(bucket, path_base="passport", days=[DAYS[1]], seed=9)[0]
+    drop_daily_scores(bucket, path_base="passport", days=[DAYS[3]])
+    third = by_partition(ticker.tick())
+    assert sorted(third) == ["2024-05-02", "2024-05-04"]
+    assert f":g{reuploaded.generation}:" in third["2024-05-02"].run_key
+    assert third["2024-05-02"].run_key != first["2024-05-02"].run_key
+    assert ticker.tick() == []
+
+
+def test_bounded_ticks_cover_every_partition_once(services, bucket, unique_name) -> None:
+    spec = make_spec(unique_name, bucket.name)
+    (asset,) = interval_gcs_import_asset(spec).assets
+    sensor = build_new_files_sensor(spec, asset_key=asset.key, partitions_def=partitions_def_for(spec),
+                                    max_objects_per_tick=2)
+    drop_daily_scores(bucket, path_base="passport", days=DAYS)
+    ticker = Ticker(sensor, asset)
+    seen: list[str] = []
+    for _ in range(10):
+        seen += [r.partition_key for r in ticker.tick()]
+        if '"scan_after":null' in ticker.cursor:
+            break
+    assert seen == [f"2024-05-0{d}" for d in range(1, 7)]
+    assert ticker.tick() == []
+
+
+def test_unsorted_layout_lists_everything_and_still_finds_changes(services, bucket, unique_name) -> None:
+    spec = make_spec(unique_name, bucket.name, path_base="drops",
+                     file_match=r"(?P<region>eu|us)/scores_(?P<interval_timestamp>\d{4}-\d\d-\d\d)\.csv",
+                     format="CSV")
+    (asset,) = interval_gcs_import_asset(spec).assets
+    sensor = build_new_files_sensor(spec, asset_key=asset.key, partitions_def=partitions_def_for(spec),
+                                    max_objects_per_tick=3)
+    for region in ("eu", "us"):
+        for day in DAYS[:2]:
+            upload(bucket, f"drops/{region}/scores_{day:%Y-%m-%d}.csv", b"a,b\n1,2\n")
+    ticker = Ticker(sensor, asset)
+    assert ticker.tick() == []  # the pass is longer than the bound: nothing is decided yet
+    assert sorted(by_partition(ticker.tick())) == ["2024-05-01", "2024-05-02"]
+    upload(bucket, "drops/us/scores_2024-05-01.csv", b"a,b\n3,4\n")
+    requests: list[dg.RunRequest] = []
+    for _ in range(3):
+        requests += ticker.tick()
+    assert [r.partition_key for r in requests] == ["2024-05-01"]
+
+
+def test_missing_bucket_fails_the_tick_naming_it(services, unique_name) -> None:
+    spec = make_spec(unique_name, f"missing-{unique_name.replace('_', '-')}")
+    response = interval_gcs_import_asset(spec)
+    (sensor,) = [s for s in response.sensors if s.name.endswith("_new_files_sensor")]
+    (asset,) = response.assets
+    try:
+        Ticker(sensor, asset).tick()
+    except Exception as exc:
+        assert spec.bucket_name in str(exc)
+    else:
+        raise AssertionError("a tick against a missing bucket must fail")
