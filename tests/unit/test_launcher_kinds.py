@@ -1,0 +1,119 @@
+"""WorkerLauncher's docker and k8s kinds where no engine or cluster is needed: settings, log-line
+joining, and failures that must name their cause (run for real against endpoints that are absent)."""
+
+import json
+import socket
+
+import dagster as dg
+import pytest
+
+from orchestrator.launcher import (
+    LAUNCH_ID_LABEL,
+    WORKER_LABEL,
+    DockerLaunch,
+    K8sLaunch,
+    WorkerLauncher,
+    _delete_pods,
+    _join_lines,
+)
+
+
+def test_docker_container_settings():
+    launcher = WorkerLauncher(
+        kind="docker",
+        docker=DockerLaunch(image="img:1", network="host", volumes=["/data:/data:ro"], labels={"team": "data"}),
+    )
+    kwargs = launcher.docker_container_kwargs("abc")
+    assert kwargs["labels"] == {"team": "data", WORKER_LABEL: "1", LAUNCH_ID_LABEL: "abc"}
+    assert kwargs["network_mode"] == "host"
+    assert kwargs["volumes"] == ["/data:/data:ro"]
+    assert kwargs["read_only"] is True and "/tmp" in kwargs["tmpfs"]
+    assert "user" not in kwargs  # the image's non-root user
+    assert "entrypoint" not in kwargs  # the image's python -m worker
+
+
+def test_docker_named_network_and_writable_root():
+    kwargs = WorkerLauncher(kind="docker", docker=DockerLaunch(network="etl", read_only_root=False)).docker_container_kwargs("x")
+    assert kwargs["network"] == "etl" and "network_mode" not in kwargs
+    assert "read_only" not in kwargs
+
+
+def test_default_kind_is_subprocess():
+    launcher = WorkerLauncher(kind="subprocess")
+    assert launcher.kind == "subprocess" and WorkerLauncher().kind == "subprocess"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "lines"),
+    [
+        ([b'{"a": 1}\n', b'{"b": 2}\n'], ['{"a": 1}', '{"b": 2}']),
+        ([b'{"a": ', b"1", b"}\n"], ['{"a": 1}']),  # one line in three log entries (16 KiB splits)
+        ([b"x\ny", b"z\n", b"tail"], ["x", "yz", "tail"]),
+        (["caf\u00e9\n"], ["caf\u00e9"]),
+        ([b"caf\xc3", b"\xa9\n"], ["caf\u00e9"]),  # a UTF-8 sequence cut between entries
+        ([], []),
+    ],
+)
+def test_join_lines(chunks, lines):
+    assert list(_join_lines(iter(chunks))) == lines
+
+
+def test_join_lines_reassembles_a_large_pipes_message():
+    message = json.dumps({"__dagster_pipes_version": "0.1", "method": "report_asset_materialization",
+                          "params": {"metadata": {"blob": {"raw_value": "x" * 100_000, "type": "text"}}}})
+    entries = [message[i:i + 16384].encode() for i in range(0, len(message), 16384)]
+    entries[-1] += b"\n"
+    [line] = list(_join_lines(iter(entries)))
+    assert json.loads(line)["params"]["metadata"]["blob"]["raw_value"] == "x" * 100_000
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dg.asset
+def _docker_asset(context: dg.AssetExecutionContext, launcher: WorkerLauncher):
+    return launcher.launch(context=context, extras={"spec": {}, "action": "import"})
+
+
+def test_docker_without_engine_fails_with_how_to_start_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = dg.materialize([_docker_asset], resources={"launcher": WorkerLauncher(kind="docker")},
+                            raise_on_error=False)
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "No Docker engine reachable" in message and "scripts/docker-up.sh" in message, message
+
+
+def test_k8s_without_cluster_fails_with_the_reason(tmp_path):
+    port = _closed_port()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "gcs-import"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }))
+    launcher = WorkerLauncher(kind="k8s", k8s=K8sLaunch(kubeconfig_file=str(kubeconfig), poll_interval_seconds=0.1))
+    result = dg.materialize([_docker_asset], resources={"launcher": launcher}, raise_on_error=False)
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "The import worker (k8s) failed" in message
+    assert str(port) in message or "Connection refused" in message, message
+
+
+def test_pod_cleanup_never_raises(tmp_path):
+    """Cleanup against an unreachable API only warns: the run's own error must stand."""
+    import kubernetes
+
+    saved = kubernetes.client.Configuration.get_default_copy()
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"http://127.0.0.1:{_closed_port()}"
+    configuration.retries = 0
+    kubernetes.client.Configuration.set_default(configuration)
+    try:
+        _delete_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
+    finally:
+        kubernetes.client.Configuration.set_default(saved)
