@@ -142,6 +142,8 @@ class K8sLaunch(dg.Config):
     kube_context: str | None = None
     #: Seconds between pod status polls.
     poll_interval_seconds: float = 2.0
+    #: Override the image's entrypoint (debugging only; the image's is ``python -m worker``).
+    command: list[str] | None = None
 
 
 class WorkerLauncher(dg.ConfigurableResource):
@@ -322,6 +324,8 @@ class WorkerLauncher(dg.ConfigurableResource):
             },
             "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
         }
+        if cfg.command:
+            container["command"] = list(cfg.command)
         spec: dict[str, Any] = {
             "restart_policy": "Never",
             "containers": [container],
