@@ -124,7 +124,8 @@ class Ledger:
         columns = ", ".join(_INSERT_COLUMNS)
         sql = (
             f"MERGE {quote_table(self._table_id)} T "
-            "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id FROM UNNEST(@entries) AS e) S ON FALSE "
+            "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id, CAST(NULL AS STRING) AS no_match "
+            "FROM UNNEST(@entries) AS e) S ON T.asset = S.no_match "  # never matches; hash-joinable unlike ON FALSE
             "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
             "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at)"

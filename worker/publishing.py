@@ -26,6 +26,7 @@ from worker.sql import quote_column, quote_table
 LABEL_INTERVAL = "gcs_import_interval"
 LABEL_DIGEST = "gcs_import_digest"
 
+_NO_MATCH = "_gcs_import_no_match"
 _PARTITION_UNIT = {Interval.Hourly: "DAY", Interval.Daily: "DAY", Interval.Weekly: "DAY", Interval.Monthly: "MONTH"}
 
 
@@ -67,6 +68,8 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
     """
     column = spec.interval_column
     raw_columns = [field.name for field in raw_schema]
+    if _NO_MATCH in raw_columns:
+        raise WorkerError(f"{raw_table_id} has a column named {_NO_MATCH!r}, which the publish statement reserves.")
     if column in raw_columns:
         raise WorkerError(
             f"{raw_table_id} already has a column {column!r}, which {spec.clean_table_id} uses for the interval: "
@@ -94,8 +97,11 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
             )
         insert_columns = ", ".join(quote_column(name) for name in [*raw_columns, column])
         values = ", ".join([*(f"S.{quote_column(name)}" for name in raw_columns), "@interval_start"])
+        # ``ON T.col = NULL`` never matches, like ``ON FALSE``, but lets engines use a hash join
+        # (bqemulator's DuckDB turns ``ON FALSE`` into a nested loop: ~50 s for 40k x 800k rows).
         sql = (
-            f"MERGE {clean} T USING (SELECT * FROM {raw}) S ON FALSE "
+            f"MERGE {clean} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} FROM {raw}) S "
+            f"ON T.{quote_column(column)} = S.{_NO_MATCH} "
             f"WHEN NOT MATCHED BY SOURCE AND T.{quote_column(column)} = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({insert_columns}) VALUES ({values})"
         )
