@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC
 
+import pytest
+from google.api_core.exceptions import GoogleAPIError
+
 from tests.emulators.worker_helpers import (
     cli_import,
     count_rows,
@@ -19,8 +22,9 @@ from tests.emulators.worker_helpers import (
     table_rows,
     write_spec,
 )
+from worker.jobs import run_or_reattach
 from worker.ledger import asset_id
-from worker.loading import load_interval
+from worker.loading import load_interval, load_job_config
 from worker.matching import list_objects, match_objects
 from worker.planning import plan_interval_load
 from worker.publishing import published_snapshot
@@ -162,3 +166,45 @@ def test_several_files_per_interval_through_run_import(bucket, gcs_client, bq_cl
     assert summary.intervals[0].files == 2
     assert rows_per_interval(bq_client, spec) == {day(5): 5}
     assert {r["object_name"] for r in ledger_rows(bq_client, spec)} == {"drops/2024-01-05/a.parquet", "drops/2024-01-05/b.parquet"}
+
+
+def test_run_or_reattach_moves_past_a_failed_attempt(bq_client, unique_name):
+    """A failed job id is history: the next call starts attempt 1; a call after that reattaches to attempt 1."""
+    base = f"test_reattach_{unique_name}"
+    bq_client.create_dataset(f"test-project.r_{unique_name}")
+
+    def failing(job_id):
+        return bq_client.query("SELECT * FROM `test-project`.`no_such_dataset`.`no_such_table`", job_id=job_id)
+
+    def working(job_id):
+        return bq_client.query("SELECT 1 AS x", job_id=job_id)
+
+    with pytest.raises(GoogleAPIError):
+        run_or_reattach(bq_client, base, failing)
+    job, reattached = run_or_reattach(bq_client, base, working)
+    assert (job.job_id, reattached) == (f"{base}_a1", False)
+    job, reattached = run_or_reattach(bq_client, base, working)
+    assert (job.job_id, reattached) == (f"{base}_a1", True)
+
+
+def test_rerun_after_failed_copy_and_expired_staging_loads_again(bucket, gcs_client, bq_client, unique_name):
+    """A failed run keeps its staging table for a day so a re-run can reattach to the loads that finished.
+
+    Once that staging table has expired, the re-run must not reattach to those load jobs: their output
+    is gone. Simulated here: the load job ran under its deterministic id (a worker that died before the
+    copy), then the staging table disappeared (its one-day expiry; bqemulator does not store expiries,
+    so it is deleted by hand).
+    """
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(5)], rows=4)
+    import_window(spec, gcs_client, bq_client, day(4))  # creates the datasets
+    objects = match_objects(spec, list_objects(gcs_client, spec)).by_interval[day(5)]
+    plan = plan_interval_load(spec, interval_start=day(5), objects=objects, recorded=None)
+    bq_client.load_table_from_uri(list(plan.batches[0]), plan.staging_table_id, job_id=f"{plan.load_job_base(0, spec=spec)}_a0",
+                                  job_config=load_job_config(spec, first_batch=True)).result()
+    bq_client.delete_table(plan.staging_table_id)
+
+    summary = import_window(spec, gcs_client, bq_client, day(5))  # raises WorkerError if the interval fails
+
+    assert statuses(summary) == {"20240105": "loaded"}
+    assert count_rows(bq_client, plan.raw_table_id) == 4

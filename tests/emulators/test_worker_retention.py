@@ -167,3 +167,30 @@ def test_retention_zero_days_keeps_nothing_loaded_but_still_only_loaded(bucket, 
 
     assert [o.name for o in summary.outcome.deleted] == [blobs[day(5)].name]
     assert object_names(bucket) == {blobs[day(6)].name}
+
+
+def test_specs_sharing_a_raw_dataset_keep_their_ledgers_apart(bucket, gcs_client, bq_client, unique_name):
+    """Two assets, one bucket, one raw dataset (so one ledger table): loads and retention of one never touch the other."""
+    a = make_spec(bucket.name, unique_name, name=f"a_{unique_name}", path_base="a", retention_days=1, mode="Incremental")
+    b = make_spec(bucket.name, unique_name, name=f"b_{unique_name}", path_base="b", retention_days=1, mode="Incremental",
+                  destination_table="other")
+    assert a.ledger_table_id == b.ledger_table_id
+    a_blobs = drop_days(bucket, a, [day(5), day(6)], rows=1)
+    b_blobs = drop_days(bucket, b, [day(5), day(6)], rows=2)
+    import_window(a, gcs_client, bq_client, day(5), day(7))
+    import_window(b, gcs_client, bq_client, day(5), day(7))
+    # re-loading a's 01-05 replaces a's ledger rows for that interval only
+    drop(bucket, a_blobs[day(5)].name, score_rows(interval_start=day(5), count=3, seed=8))
+    import_window(a, gcs_client, bq_client, day(5))
+
+    summary = retain(a, gcs_client, bq_client, as_of=datetime(2024, 2, 1, tzinfo=UTC))
+
+    assert {o.name for o in summary.outcome.deleted} == {"a/2024-01-05/scores.parquet", "a/2024-01-06/scores.parquet"}
+    assert {b.name for b in b_blobs.values()} <= object_names(bucket)
+    by_asset = {}
+    for r in ledger_rows(bq_client, a):  # the whole shared ledger table
+        by_asset.setdefault(r["asset"], set()).add((r["object_name"], r["deleted_at"] is None))
+    assert by_asset == {
+        a.name: {("a/2024-01-05/scores.parquet", False), ("a/2024-01-06/scores.parquet", False)},
+        b.name: {("b/2024-01-05/scores.parquet", True), ("b/2024-01-06/scores.parquet", True)},
+    }
