@@ -128,6 +128,27 @@ def test_corrupt_newest_interval_keeps_overwrite_snapshot_subprocess(bucket, gcs
     assert days_in_clean(bq_client, spec) == {"2024-01-07": 5}
 
 
+def test_corrupt_second_file_of_an_interval_is_named(bucket, gcs_client, bq_client, unique_name):
+    """Two files, the second corrupt: the error must point at the corrupt one, not only at the interval's first file.
+
+    Emulator divergence: bqemulator names the file by its local path under the GCS emulator's
+    store ('.../drops/2024-01-05/b.parquet') where BigQuery names the gs:// URI; both end with the object name.
+    """
+    spec = make_spec(bucket.name, unique_name, mode="Incremental")
+    drop_days(bucket, spec, [day(5)], rows=2, file_name="a.parquet")
+    upload(bucket, "drops/2024-01-05/b.parquet", NOT_PARQUET)
+
+    with pytest.raises(WorkerError) as raised:
+        import_window(spec, gcs_client, bq_client, day(5))
+
+    message = str(raised.value)
+    assert "(2 files, first gs://" in message
+    assert "drops/2024-01-05/b.parquet" in message
+    assert not table_exists(bq_client, spec.clean_table_id)
+    assert not table_exists(bq_client, spec.raw_table_id(day(5)))
+    assert ledger_rows(bq_client, spec) == []
+
+
 # -- schema drift -------------------------------------------------------------------
 
 NDJSON_MATCH = r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/rows\.json"

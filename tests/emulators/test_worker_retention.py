@@ -194,3 +194,16 @@ def test_specs_sharing_a_raw_dataset_keep_their_ledgers_apart(bucket, gcs_client
         a.name: {("a/2024-01-05/scores.parquet", False), ("a/2024-01-06/scores.parquet", False)},
         b.name: {("b/2024-01-05/scores.parquet", True), ("b/2024-01-06/scores.parquet", True)},
     }
+
+
+def test_retention_before_any_import_deletes_nothing(bucket, gcs_client, bq_client, unique_name):
+    """A first-ever run that is a retention run: the ledger is created empty, so nothing is deletable."""
+    spec = make_spec(bucket.name, unique_name, retention_days=0)
+    drop_days(bucket, spec, [day(5), day(6)], rows=1)
+    before = object_names(bucket)
+
+    summary = retain(spec, gcs_client, bq_client, as_of=datetime(2025, 1, 1, tzinfo=UTC))
+
+    assert summary.outcome.plan.to_delete == () and summary.outcome.deleted == []
+    assert object_names(bucket) == before
+    assert ledger_rows(bq_client, spec) == []
