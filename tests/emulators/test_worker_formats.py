@@ -186,3 +186,28 @@ def test_monthly_incremental(bucket, gcs_client, bq_client, unique_name):
     import_window(spec, gcs_client, bq_client, months[0], datetime(2024, 4, 1, tzinfo=UTC))
 
     assert rows_per_interval(bq_client, spec) == {m: i + 2 for i, m in enumerate(months)}
+
+
+def test_weekly_groups_files_of_the_same_iso_week(bucket, gcs_client, bq_client, unique_name):
+    """Files dated Wed 01-03 and Fri 01-05 are one interval (the week starting Monday 2024-01-01); 01-08 is the next."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", interval="Weekly")
+    drop(bucket, "drops/2024-01-03/wed.parquet", score_rows(interval_start=day(3), count=2))
+    drop(bucket, "drops/2024-01-05/fri.parquet", score_rows(interval_start=day(5), count=3))
+    drop(bucket, "drops/2024-01-08/mon.parquet", score_rows(interval_start=day(8), count=1))
+
+    summary = import_window(spec, gcs_client, bq_client, day(4), day(9))  # floors to Monday 01-01
+
+    assert [(r.suffix, r.status, r.files) for r in summary.intervals] == [("20240101", "loaded", 2), ("20240108", "loaded", 1)]
+    assert rows_per_interval(bq_client, spec) == {day(1): 5, day(8): 1}
+
+
+def test_whole_bucket_when_path_base_is_empty(bucket, gcs_client, bq_client, unique_name):
+    spec = make_spec(bucket.name, unique_name, mode="Overwrite", path_base="", format="NEWLINE_DELIMITED_JSON", schema=None,
+                     file_match=r"scores-(?P<interval_timestamp>\d{4}-\d{2}-\d{2})\.json")
+    drop(bucket, "scores-2024-01-05.json", [{"n": 1}, {"n": 2}], fmt="NEWLINE_DELIMITED_JSON")
+    drop(bucket, "nested/scores-2024-01-05.json", [{"n": 3}], fmt="NEWLINE_DELIMITED_JSON")  # full match required
+
+    summary = import_window(spec, gcs_client, bq_client, day(5))
+
+    assert summary.intervals[0].files == 1 and summary.ignored == 1
+    assert sorted(r[0] for r in table_rows(bq_client, spec.clean_table_id)) == [1, 2]
