@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from google.cloud import bigquery
 
 from localdev.samples import score_rows
 from tests.emulators.worker_helpers import (
@@ -160,8 +161,9 @@ def test_backfill_as_subprocess_keeps_snapshot(bucket, gcs_client, bq_client, un
     assert published_snapshot(bq_client, spec)[0] == "20240107"
 
 
-def test_interrupted_publish_is_repaired_by_next_run(bucket, gcs_client, bq_client, unique_name):
-    """Overwrite: if the clean table lost its snapshot (a run died after recording, before publishing), a re-run re-publishes."""
+def test_dropped_clean_table_is_republished_by_next_run(bucket, gcs_client, bq_client, unique_name):
+    """Overwrite: the clean table was dropped after a successful publish; the next run (even for an older
+    interval) sees no snapshot label and must publish the newest interval again."""
     spec = make_spec(bucket.name, unique_name, mode="Overwrite")
     drop_days(bucket, spec, DAYS, rows=[3, 4, 6])
     import_window(spec, gcs_client, bq_client, day(5), day(8))
@@ -172,3 +174,21 @@ def test_interrupted_publish_is_repaired_by_next_run(bucket, gcs_client, bq_clie
     assert statuses(again) == {"20240105": "unchanged"}
     assert days_in_clean(bq_client, spec) == {"2024-01-07": 6}
     assert published_snapshot(bq_client, spec)[0] == "20240107"
+
+
+def test_clean_table_recreated_empty_is_republished(bucket, gcs_client, bq_client, unique_name):
+    """Overwrite: the clean table was replaced by an empty one (e.g. re-created by other tooling, labels lost).
+
+    The next run sees no snapshot label and must copy the newest interval again, not just re-label the
+    empty table as holding it.
+    """
+    spec = make_spec(bucket.name, unique_name, mode="Overwrite")
+    drop_days(bucket, spec, DAYS, rows=[3, 4, 6])
+    import_window(spec, gcs_client, bq_client, day(5), day(8))
+    schema = bq_client.get_table(spec.clean_table_id).schema
+    bq_client.delete_table(spec.clean_table_id)
+    bq_client.create_table(bigquery.Table(spec.clean_table_id, schema=schema))
+
+    import_window(spec, gcs_client, bq_client, day(7))
+
+    assert days_in_clean(bq_client, spec) == {"2024-01-07": 6}
