@@ -192,3 +192,27 @@ def test_clean_table_recreated_empty_is_republished(bucket, gcs_client, bq_clien
     import_window(spec, gcs_client, bq_client, day(7))
 
     assert days_in_clean(bq_client, spec) == {"2024-01-07": 6}
+
+
+@pytest.mark.parametrize("mode", ["Overwrite", "Incremental"])
+def test_removed_file_is_removed_from_the_interval(bucket, gcs_client, bq_client, unique_name, mode):
+    """An extra file added to an interval and later deleted again: the interval must go back to the first file's rows.
+
+    The object set after the delete equals the first run's set, so the plan's digest (and every job id derived
+    from it) equals the first run's; the tables meanwhile hold the second run's data.
+    """
+    spec = make_spec(bucket.name, unique_name, mode=mode)
+    drop_days(bucket, spec, [day(5)], rows=2, seed=1, file_name="a.parquet")
+    first = import_window(spec, gcs_client, bq_client, day(5))
+    extra = drop_days(bucket, spec, [day(5)], rows=3, seed=2, file_name="b.parquet")[day(5)]
+    second = import_window(spec, gcs_client, bq_client, day(5))
+    assert count_rows(bq_client, spec.clean_table_id) == 5
+    extra.delete()
+
+    third = import_window(spec, gcs_client, bq_client, day(5))
+
+    assert statuses(third) == {"20240105": "loaded"}
+    assert third.intervals[0].digest == first.intervals[0].digest != second.intervals[0].digest
+    assert count_rows(bq_client, spec.raw_table_id(day(5))) == 2
+    assert count_rows(bq_client, spec.clean_table_id) == 2
+    assert {r["object_name"] for r in ledger_rows(bq_client, spec)} == {"drops/2024-01-05/a.parquet"}
