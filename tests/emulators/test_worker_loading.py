@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
-from google.api_core.exceptions import GoogleAPIError
+from google.api_core.exceptions import Conflict, GoogleAPIError
 
 from tests.emulators.worker_helpers import (
     cli_import,
@@ -208,3 +208,21 @@ def test_rerun_after_failed_copy_and_expired_staging_loads_again(bucket, gcs_cli
 
     assert statuses(summary) == {"20240105": "loaded"}
     assert count_rows(bq_client, plan.raw_table_id) == 4
+
+
+def test_run_or_reattach_waits_on_a_job_another_worker_started(bq_client, unique_name):
+    """BigQuery answers 409 Conflict when another worker created the job id between our lookup and our insert.
+
+    Emulator divergence: bqemulator accepts a reused job id without a 409, so the race is simulated: the
+    start function creates the job (as the other worker would) and then raises the Conflict BigQuery would.
+    """
+    base = f"test_conflict_{unique_name}"
+
+    def other_worker_won(job_id):
+        bq_client.query("SELECT 2 AS x", job_id=job_id).result()
+        raise Conflict(f"Already Exists: Job test-project:US.{job_id}")
+
+    job, reattached = run_or_reattach(bq_client, base, other_worker_won)
+
+    assert (job.job_id, reattached) == (f"{base}_a0", False)
+    assert [tuple(r.values()) for r in job.result()] == [(2,)]
