@@ -3,7 +3,7 @@
 # with no container registry. Idempotent: every step already done is skipped.
 #
 #   bash scripts/docker-up.sh            # engine + base image + worker image
-#   BUILD_CODELOCATION=1 bash scripts/docker-up.sh   # also the Dagster code location image
+#   BUILD_CODELOCATION=1 bash scripts/docker-up.sh   # also the Dagster code location image (always when CI=true)
 #   eval "$(bash scripts/docker-up.sh --print-env)"  # just print DOCKER_HOST for a running engine
 #   bash scripts/docker-up.sh --status                # exit 0 when that engine answers
 #
@@ -127,7 +127,8 @@ build() {
       tail -n 40 "$STATE_DIR/build-$target.log" >&2; exit 1; }
 }
 build worker "$WORKER_IMAGE"
-if [ "${BUILD_CODELOCATION:-0}" = 1 ]; then
+# The code location image too when asked, and in CI (tests/docker checks it serves the definitions).
+if [ "${BUILD_CODELOCATION:-0}" = 1 ] || [ "${CI:-}" = true ]; then
   build codelocation "$CODELOCATION_IMAGE"
 fi
 log "done: $("$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'gcs-' | tr '\n' ' ')"
