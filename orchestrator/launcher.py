@@ -201,7 +201,10 @@ class WorkerLauncher(dg.ConfigurableResource):
             ) from exc
         except Exception as exc:
             # Docker API errors, Kubernetes API errors, DagsterK8sError (pod failed / timed out) ...
-            worker_error = _worker_error_from_event_log(context)
+            # A pod that fails before it is seen running fails in dagster_k8s' wait for readiness,
+            # before its log stream is read: the worker's Pipes "closed" message is then only in
+            # the log tail quoted by the error.
+            worker_error = _worker_error_from_event_log(context) or worker_error_from_pipes_text(str(exc))
             detail = f"{type(exc).__name__}: {exc}"
             raise WorkerLaunchError(
                 description=f"The import worker ({self.kind}) failed: {worker_error or detail}",
@@ -492,6 +495,34 @@ def _delete_pods(namespace: str, launch_id: str, context: Any) -> None:
             context.log.warning(f"Could not delete worker pod {pod.metadata.name}: {exc}")
 
 
+def worker_error_from_pipes_text(text: str) -> str | None:
+    """The exception of the last Pipes ``closed`` message found anywhere in ``text`` (e.g. a quoted log tail)."""
+    import json
+
+    decoder = json.JSONDecoder()
+    found: str | None = None
+    start = text.find('{"__dagster_pipes_version"')
+    while start != -1:
+        try:
+            message, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("method") == "closed":
+            exception = (message.get("params") or {}).get("exception")
+            if isinstance(exception, dict) and exception.get("message"):
+                found = _named(exception.get("name"), exception["message"])
+        start = text.find('{"__dagster_pipes_version"', start + 1)
+    return found
+
+
+def _named(name: str | None, message: str) -> str:
+    """``Name: message``, unless the message already starts with the (qualified) class name."""
+    message = message.strip()
+    if not name or message.split(":", 1)[0].split(".")[-1] == name:
+        return message
+    return f"{name}: {message}"
+
+
 def _worker_error_from_event_log(context: Any) -> str | None:
     """The message of the newest '[pipes] ... closed with exception' event of this step, if any."""
     try:
@@ -509,5 +540,5 @@ def _worker_error_from_event_log(context: Any) -> str | None:
             continue
         error = getattr(event.event_specific_data, "error", None)
         if error is not None:
-            return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+            return _named(error.cls_name, error.message)
     return None

@@ -117,3 +117,31 @@ def test_pod_cleanup_never_raises(tmp_path):
         _delete_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
     finally:
         kubernetes.client.Configuration.set_default(saved)
+
+
+def test_worker_error_from_a_quoted_pod_log_tail(tmp_path):
+    """dagster_k8s quotes the log tail of a pod that failed before it was seen running; the worker's
+    Pipes "closed" message in it is what the step should show. The tail is made by a real Pipes program."""
+    import subprocess
+    import sys
+
+    from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_env_var
+
+    from orchestrator.launcher import worker_error_from_pipes_text
+
+    context_file = tmp_path / "context.json"
+    context_file.write_text(json.dumps({"asset_keys": ["a"], "run_id": "r", "job_name": "j", "extras": {},
+                                        "code_version_by_asset_key": None, "provenance_by_asset_key": None,
+                                        "partition_key": None, "partition_key_range": None,
+                                        "partition_time_window": None, "retry_number": 0}))
+    script = ("from dagster_pipes import open_dagster_pipes\n"
+              "with open_dagster_pipes() as pipes:\n"
+              "    pipes.log.info('starting')\n"
+              "    raise RuntimeError(\"GCS bucket 'gone' was not found\")\n")
+    env = {DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_env_var({"path": str(context_file)}),
+           DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_env_var({"stdio": "stderr"}), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and '"closed"' in proc.stderr
+    quoted = f'Pod p terminated: Container "worker" failed with message: "None". Last 100 log lines: "{proc.stderr}"'
+    assert worker_error_from_pipes_text(quoted) == "RuntimeError: GCS bucket 'gone' was not found"
+    assert worker_error_from_pipes_text("Pod p failed: ImagePullBackOff") is None
