@@ -131,5 +131,7 @@ build worker "$WORKER_IMAGE"
 if [ "${BUILD_CODELOCATION:-0}" = 1 ] || [ "${CI:-}" = true ]; then
   build codelocation "$CODELOCATION_IMAGE"
 fi
+# Rebuilding a tag leaves the previous image dangling: drop those (build cache stays).
+"$DOCKER" image prune -f >/dev/null 2>&1 || true
 log "done: $("$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'gcs-' | tr '\n' ' ')"
 echo "export DOCKER_HOST=$DOCKER_HOST"
