@@ -21,9 +21,25 @@ JobT = TypeVar("JobT", bound=bigquery.job._AsyncJob)
 MAX_ATTEMPTS = 20
 
 
+def find_succeeded(client: bigquery.Client, base: str) -> bigquery.job._AsyncJob | None:
+    """The successful attempt of ``base``, if one exists (attempts are tried in order)."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            job = client.get_job(f"{base}_a{attempt}")
+        except gexc.NotFound:
+            return None
+        if job.state == "DONE" and not job.error_result:
+            return job
+    return None
+
+
 def run_or_reattach(client: bigquery.Client, base: str, start: Callable[[str], JobT], *,
-                    timeout: float | None = None) -> tuple[JobT, bool]:
-    """Return ``(finished job, reattached)`` for ``base``; raises the job's error if the new attempt fails."""
+                    reuse_succeeded: bool = True, timeout: float | None = None) -> tuple[JobT, bool]:
+    """Return ``(finished job, reattached)`` for ``base``; raises the job's error if the new attempt fails.
+
+    With ``reuse_succeeded=False`` an earlier successful attempt is history too (its output is
+    known to be gone), so a new attempt runs.
+    """
     for attempt in range(MAX_ATTEMPTS):
         job_id = f"{base}_a{attempt}"
         try:
@@ -33,8 +49,10 @@ def run_or_reattach(client: bigquery.Client, base: str, start: Callable[[str], J
         if job is not None:
             if job.state != "DONE":
                 job.result(timeout=timeout)
+                if job.error_result or not reuse_succeeded:
+                    continue
                 return job, True
-            if job.error_result:
+            if job.error_result or not reuse_succeeded:
                 continue
             return job, True
         try:

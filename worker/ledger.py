@@ -78,7 +78,8 @@ class Ledger:
                  include_deleted: bool = True) -> list[LoadedObject]:
         """Recorded objects of this asset with ``start <= interval_start < end``."""
         sql = (
-            f"SELECT interval_start, object_name, generation, size_bytes, interval_rows, deleted_at FROM {quote_table(self._table_id)} "
+            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at "
+            f"FROM {quote_table(self._table_id)} "
             "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end"
         )
         if not include_deleted:
@@ -92,7 +93,7 @@ class Ledger:
         return [
             LoadedObject(interval_start=row["interval_start"], name=row["object_name"], generation=int(row["generation"]),
                          size=int(row["size_bytes"] or 0), deleted=row["deleted_at"] is not None,
-                         interval_rows=int(row["interval_rows"] or 0))
+                         interval_rows=int(row["interval_rows"] or 0), loaded_at=row["loaded_at"])
             for row in rows
         ]
 

@@ -17,9 +17,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.errors import WorkerError, explain_bigquery_error
-from worker.jobs import run_or_reattach
+from worker.jobs import find_succeeded, run_or_reattach
 from worker.planning import IntervalLoadPlan
 from worker.spec import ImportSpec, SourceFormat
+from worker.sql import quote_table
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ def load_interval(
     job_ids: list[str] = []
     reattached = 0
     try:
+        finished_copy = find_succeeded(client, plan.copy_job_base(spec=spec)) if _exists(client, plan.raw_table_id) else None
+        if finished_copy is not None:
+            # A retry of a load that already reached the raw table: nothing to run again.
+            if on_job_done:
+                on_job_done(finished_copy.job_id, True)
+            return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1)
+        # Finished load jobs are only reusable while the staging table they filled still exists.
+        reuse_loads = _exists(client, plan.staging_table_id)
         for index, uris in enumerate(plan.batches):
             config = load_job_config(spec, first_batch=index == 0)
 
@@ -83,7 +92,7 @@ def load_interval(
                 return client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
                                                   job_config=config, location=spec.location)
 
-            job, again = run_or_reattach(client, plan.load_job_base(index, spec=spec), start)
+            job, again = run_or_reattach(client, plan.load_job_base(index, spec=spec), start, reuse_succeeded=reuse_loads)
             job_ids.append(job.job_id)
             reattached += again
             if on_job_done:
@@ -93,9 +102,8 @@ def load_interval(
             return client.copy_table(plan.staging_table_id, plan.raw_table_id, job_id=job_id, location=spec.location,
                                      job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"))
 
-        copy_job, again = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy)
+        copy_job, _ = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy)
         job_ids.append(copy_job.job_id)
-        reattached += again
     except gexc.GoogleAPIError as exc:
         _expire_later(client, plan.staging_table_id)
         raise WorkerError(
@@ -105,9 +113,24 @@ def load_interval(
             "Nothing was published and no GCS object was deleted; fix the file or the schema and re-run."
         ) from exc
     client.delete_table(plan.staging_table_id, not_found_ok=True)
+    return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached)
+
+
+def _exists(client: bigquery.Client, table_id: str) -> bool:
+    try:
+        client.get_table(table_id)
+    except gexc.NotFound:
+        return False
+    return True
+
+
+def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int) -> LoadOutcome:
     table = client.get_table(plan.raw_table_id)
-    return LoadOutcome(rows=int(table.num_rows or 0), job_ids=tuple(job_ids), reattached=reattached,
-                       schema=tuple(table.schema))
+    # COUNT(*) reads table metadata only (0 bytes billed); table.num_rows would do in BigQuery, but
+    # bqemulator keeps a stale num_rows after a WRITE_TRUNCATE copy onto an existing table.
+    count_sql = f"SELECT COUNT(*) AS n FROM {quote_table(plan.raw_table_id)}"
+    rows = next(iter(client.query(count_sql).result()))["n"]
+    return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema))
 
 
 def _expire_later(client: bigquery.Client, table_id: str) -> None:

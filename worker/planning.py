@@ -29,6 +29,7 @@ class LoadedObject:
     size: int
     deleted: bool = False
     interval_rows: int = 0
+    loaded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,12 @@ class IntervalLoadPlan:
     interval_start: datetime
     interval_end: datetime
     objects: tuple[ObjectInfo, ...]
+    #: Content digest: equal exactly when the same object generations would be loaded (the data version).
     digest: str
+    #: Identity of this load in job and staging-table names: the digest plus the ledger's previous load
+    #: of the interval, so a retry of the same load reattaches while a later load of the same files
+    #: (after the interval held other files in between) gets new jobs.
+    load_key: str
     raw_table_id: str
     staging_table_id: str
     batches: tuple[tuple[str, ...], ...]
@@ -54,10 +60,10 @@ class IntervalLoadPlan:
 
     def load_job_base(self, batch_index: int, *, spec: ImportSpec) -> str:
         """Deterministic id (without attempt suffix) of the load job for one batch."""
-        return f"gcs_import_{spec.name}_{self.suffix}_{self.digest}_load{batch_index}"
+        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_load{batch_index}"
 
     def copy_job_base(self, *, spec: ImportSpec) -> str:
-        return f"gcs_import_{spec.name}_{self.suffix}_{self.digest}_copy"
+        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_copy"
 
 
 def generations_digest(spec: ImportSpec, interval_start: datetime, objects: Iterable[ObjectInfo]) -> str:
@@ -81,16 +87,20 @@ def plan_interval_load(
     interval_start: datetime,
     objects: Sequence[ObjectInfo],
     recorded: Mapping[str, int] | None,
+    previous_load: datetime | None = None,
     max_uris: int = MAX_URIS_PER_JOB,
 ) -> IntervalLoadPlan:
     """Plan one interval's load.
 
     ``recorded`` is the ledger's {object name: generation} for this interval (None
-    when it was never loaded). The load is skipped exactly when the interval holds
-    the same objects at the same generations as recorded.
+    when it was never loaded) and ``previous_load`` when that was recorded. The load
+    is skipped exactly when the interval holds the same objects at the same
+    generations as recorded.
     """
     ordered = tuple(sorted(objects))
     digest = generations_digest(spec, interval_start, ordered)
+    previous = previous_load.isoformat() if previous_load else "never"
+    load_key = hashlib.sha256(f"{digest}|{previous}".encode()).hexdigest()[:16]
     raw_table_id = spec.raw_table_id(interval_start)
     current = {obj.name: obj.generation for obj in ordered}
     return IntervalLoadPlan(
@@ -98,8 +108,9 @@ def plan_interval_load(
         interval_end=spec.interval.next_start(interval_start),
         objects=ordered,
         digest=digest,
+        load_key=load_key,
         raw_table_id=raw_table_id,
-        staging_table_id=f"{raw_table_id}__staging_{digest}",
+        staging_table_id=f"{raw_table_id}__staging_{load_key}",
         batches=batch_uris(spec.bucket_name, ordered, max_uris=max_uris),
         skip=bool(ordered) and recorded is not None and dict(recorded) == current,
     )

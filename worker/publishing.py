@@ -19,7 +19,6 @@ from google.cloud import bigquery
 
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
-from worker.jobs import run_or_reattach
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
 
@@ -42,14 +41,19 @@ def published_snapshot(client: bigquery.Client, spec: ImportSpec) -> tuple[str, 
 
 
 def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str) -> str:
-    """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id."""
+    """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id.
 
-    def start(job_id: str) -> bigquery.CopyJob:
-        return client.copy_table(raw_table_id, spec.clean_table_id, job_id=job_id, location=spec.location,
-                                 job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"))
-
+    The copy always runs (it is idempotent: the same source gives the same table) rather than
+    reattaching to an earlier one, because the clean table may have been dropped or rewritten
+    since; the labels, not job history, say what the table holds.
+    """
     try:
-        job, _ = run_or_reattach(client, f"gcs_import_{spec.name}_{suffix}_{digest}_publish", start)
+        job = client.copy_table(
+            raw_table_id, spec.clean_table_id, location=spec.location,
+            job_id_prefix=f"gcs_import_{spec.name}_{suffix}_{digest}_publish_",
+            job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"),
+        )
+        job.result()
         table = client.get_table(spec.clean_table_id)
         table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
         client.update_table(table, ["labels"])

@@ -142,14 +142,17 @@ def run_import(
         ledger.ensure()
         recorded_by_interval: dict[datetime, dict[str, int]] = {}
         rows_by_interval: dict[datetime, int] = {}
+        loaded_at_by_interval: dict[datetime, datetime | None] = {}
         for obj in ledger.recorded(start=starts[0], end=spec.interval.next_start(starts[-1])):
             recorded_by_interval.setdefault(obj.interval_start, {})[obj.name] = obj.generation
             rows_by_interval[obj.interval_start] = obj.interval_rows
+            loaded_at_by_interval[obj.interval_start] = obj.loaded_at
 
     for position, start in enumerate(starts, 1):
         objects = matched.by_interval.get(start, [])
         result = _import_interval(spec=spec, start=start, objects=objects, recorded=recorded_by_interval.get(start),
-                                  recorded_rows=rows_by_interval.get(start, 0), bq=bq, ledger=ledger,
+                                  recorded_rows=rows_by_interval.get(start, 0),
+                                  previous_load=loaded_at_by_interval.get(start), bq=bq, ledger=ledger,
                                   summary=summary, reporter=reporter)
         summary.intervals.append(result)
         reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
@@ -169,12 +172,13 @@ def run_import(
 
 def _import_interval(
     *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: dict[str, int] | None,
-    recorded_rows: int, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter,
+    recorded_rows: int, previous_load: datetime | None, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary,
+    reporter: Reporter,
 ) -> IntervalResult:
     suffix = spec.interval.table_suffix(start)
     if not objects:
         return IntervalResult(interval_start=start, status="no_files", suffix=suffix, previously_loaded=bool(recorded))
-    plan = plan_interval_load(spec, interval_start=start, objects=objects, recorded=recorded)
+    plan = plan_interval_load(spec, interval_start=start, objects=objects, recorded=recorded, previous_load=previous_load)
     result = IntervalResult(interval_start=start, status="unchanged", suffix=suffix, files=len(plan.objects),
                             bytes=plan.total_bytes, raw_table=plan.raw_table_id, digest=plan.digest,
                             previously_loaded=bool(recorded))

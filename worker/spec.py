@@ -266,6 +266,13 @@ class ImportSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"import spec has unknown fields {unknown}: remove them (known fields: {sorted(known)})")
+        required = {
+            f.name for f in dataclasses.fields(ImportSpec)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
+        missing = sorted(required - set(data))
+        if missing:
+            raise SpecError(f"import spec {data.get('name', '?')!r} is missing required fields {missing}: add them.")
         return ImportSpec(**dict(data))
 
     @classmethod

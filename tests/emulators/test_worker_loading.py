@@ -116,7 +116,8 @@ def test_window_with_gaps_loads_what_is_there_as_subprocess(bucket, bq_client, u
 
 
 def test_load_interval_twice_reattaches_and_does_not_duplicate(bucket, gcs_client, bq_client, unique_name):
-    """Same plan twice (a retried worker): every job is found by its deterministic id and reused."""
+    """Same plan twice (a retried worker): the finished copy job is found by its deterministic id and reused,
+    so no load job runs again."""
     spec = make_spec(bucket.name, unique_name)
     drop_days(bucket, spec, [day(5)], rows=4)
     import_window(spec, gcs_client, bq_client, day(4))  # creates the datasets (no files for 01-04)
@@ -127,8 +128,9 @@ def test_load_interval_twice_reattaches_and_does_not_duplicate(bucket, gcs_clien
     second = load_interval(bq_client, spec, plan)
 
     assert first.reattached == 0
-    assert second.reattached == len(first.job_ids) == 2  # one load job + the copy job
-    assert second.job_ids == first.job_ids
+    assert len(first.job_ids) == 2  # one load job + the copy job
+    assert second.reattached == 1
+    assert second.job_ids == first.job_ids[-1:]  # reattached to the copy that already filled the raw table
     assert count_rows(bq_client, plan.raw_table_id) == 4
     assert not table_exists(bq_client, plan.staging_table_id)
 
@@ -148,9 +150,9 @@ def test_batch_split_loads_every_file(bucket, gcs_client, bq_client, unique_name
 
     assert len(done) == 3 and len(outcome.job_ids) == 4  # three loads, one copy
     assert count_rows(bq_client, plan.raw_table_id) == 1 + 2 + 3 + 4 + 5
-    # a second run reattaches to all four jobs and still holds each row once
+    # a second run reattaches to the finished copy (the raw table is complete) and still holds each row once
     again = load_interval(bq_client, spec, plan)
-    assert again.reattached == 4
+    assert again.reattached == 1 and again.job_ids == outcome.job_ids[-1:]
     assert count_rows(bq_client, plan.raw_table_id) == 15
     # sample addresses are distinct across seeds 0..4, so 15 distinct rows means every file once
     assert len(set(table_rows(bq_client, plan.raw_table_id))) == 15

@@ -37,7 +37,20 @@ def test_job_ids_are_deterministic_and_depend_on_generations() -> None:
     assert first.digest != reuploaded.digest
     assert first.load_job_base(0, spec=SPEC) != reuploaded.load_job_base(0, spec=SPEC)
     assert first.raw_table_id.endswith(".oso_raw_sources.passport_scores__20240105")
-    assert first.staging_table_id == f"{first.raw_table_id}__staging_{first.digest}"
+    assert first.staging_table_id == f"{first.raw_table_id}__staging_{first.load_key}"
+
+
+def test_load_key_changes_with_the_previous_load_but_digest_does_not() -> None:
+    """The same files loaded again after the interval held other files get new job ids (no stale reattach)."""
+    earlier = datetime(2024, 1, 6, 8, tzinfo=UTC)
+    later = datetime(2024, 1, 6, 9, tzinfo=UTC)
+    a = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=earlier)
+    b = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=later)
+    again = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=earlier)
+    assert a.digest == b.digest
+    assert a.load_key != b.load_key
+    assert a.load_job_base(0, spec=SPEC) != b.load_job_base(0, spec=SPEC)
+    assert a.load_key == again.load_key, "a retry of the same load keeps its ids"
 
 
 def test_skip_only_when_recorded_generations_are_identical() -> None:
