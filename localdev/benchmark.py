@@ -29,7 +29,7 @@ from worker.clients import bigquery_client, storage_client
 from worker.matching import ObjectInfo, match_objects
 from worker.spec import ImportSpec
 
-ROWS_PER_FILE = 4000
+ROWS_PER_FILE = 20_000
 SMALL, LARGE = 10, 200
 
 
