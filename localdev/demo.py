@@ -98,6 +98,14 @@ def serve(env: dict[str, str], port: int) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     print(f"\nDagster UI: http://127.0.0.1:{port}/assets/demo/demo_passport_scores  (Ctrl-C stops it and the emulators)")
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C and `kill PID` both stop dagster dev and then the emulators (even when started in the
+    # background, where a non-interactive shell leaves SIGINT ignored)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while proc.poll() is None:
             time.sleep(1)
