@@ -134,7 +134,16 @@ def launcher_from_env(environ: dict[str, str] | None = None) -> WorkerLauncher:
     if kind not in LAUNCHER_KINDS:
         raise DefinitionsLoadError(f"{LAUNCHER_ENV}={kind!r}: use one of {', '.join(LAUNCHER_KINDS)}")
     python = environ.get(WORKER_PYTHON_ENV) or None
-    return WorkerLauncher(kind=kind, python_executable=python)
+    launcher = WorkerLauncher(kind=kind, python_executable=python)
+    # Bad JSON in $GCS_IMPORT_DOCKER_LAUNCH / $GCS_IMPORT_K8S_LAUNCH fails when definitions load, not at run time.
+    try:
+        if kind == "docker":
+            launcher.effective_docker()
+        elif kind == "k8s":
+            launcher.effective_k8s()
+    except dg.Failure as exc:
+        raise DefinitionsLoadError(exc.description or str(exc)) from exc
+    return launcher
 
 
 def build_definitions(package: str = ASSETS_PACKAGE, *, launcher: WorkerLauncher | None = None) -> dg.Definitions:

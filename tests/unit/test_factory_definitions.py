@@ -149,3 +149,11 @@ def test_launcher_from_env() -> None:
     assert (launcher.kind, launcher.python_executable) == ("docker", "/usr/bin/python3")
     with pytest.raises(DefinitionsLoadError, match="GCS_IMPORT_LAUNCHER='lambda'"):
         launcher_from_env({"GCS_IMPORT_LAUNCHER": "lambda"})
+
+
+def test_bad_launch_json_fails_when_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCS_IMPORT_K8S_LAUNCH", '{"image": ')
+    with pytest.raises(DefinitionsLoadError, match=r"GCS_IMPORT_K8S_LAUNCH is not a valid K8sLaunch"):
+        launcher_from_env({"GCS_IMPORT_LAUNCHER": "k8s"})
+    monkeypatch.setenv("GCS_IMPORT_K8S_LAUNCH", '{"image": "worker:1", "namespace": "data"}')
+    assert launcher_from_env({"GCS_IMPORT_LAUNCHER": "k8s"}).effective_k8s().image == "worker:1"
