@@ -6,21 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from localdev.samples import SCORES_SCHEMA, drop_daily_scores, upload
-from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, interval_gcs_import_asset
+from localdev.samples import drop_daily_scores, upload
+from orchestrator.factories import interval_gcs_import_asset
 from orchestrator.launcher import WorkerLauncher
+from tests.emulators.orchestrator_helpers import make_asset_config
 
 DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(4)]
-
-
-def make_spec(unique_name: str, bucket_name: str) -> IntervalGCSAsset:
-    return IntervalGCSAsset(
-        key_prefix="it", name=f"scores_{unique_name}", project_id="test-project", bucket_name=bucket_name,
-        path_base="passport", file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
-        destination_table="passport_scores", raw_dataset_name=f"raw_{unique_name}",
-        clean_dataset_name=f"clean_{unique_name}", interval=Interval.Daily, mode=SourceMode.Incremental,
-        retention_days=2, format="PARQUET", schema=SCORES_SCHEMA, start_date="2024-05-01",
-    )
 
 
 def names(bucket) -> set[str]:
@@ -28,7 +19,7 @@ def names(bucket) -> set[str]:
 
 
 def test_clean_up_sensor_and_job_delete_only_what_retention_allows(services, bucket, unique_name) -> None:
-    spec = make_spec(unique_name, bucket.name)
+    spec = make_asset_config(unique_name, bucket.name, retention_days=2)
     response = interval_gcs_import_asset(spec)
     (asset,) = response.assets
     (job,) = response.jobs

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from localdev.samples import SCORES_SCHEMA, drop_daily_scores
-from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, interval_gcs_import_asset
+from localdev.samples import drop_daily_scores
+from orchestrator.factories import interval_gcs_import_asset
 from orchestrator.launcher import WorkerLauncher
+from tests.emulators.orchestrator_helpers import make_asset_config
 from worker.contract import (
     ALL_CHECKS,
     CHECK_ROWS_LOADED,
@@ -19,18 +20,6 @@ from worker.contract import (
 )
 
 DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(4)]
-
-
-def make_spec(unique_name: str, bucket_name: str, **overrides) -> IntervalGCSAsset:
-    fields = dict(
-        key_prefix="it", name=f"scores_{unique_name}", project_id="test-project", bucket_name=bucket_name,
-        path_base="passport", file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
-        destination_table="passport_scores", raw_dataset_name=f"raw_{unique_name}",
-        clean_dataset_name=f"clean_{unique_name}", interval=Interval.Daily, mode=SourceMode.Incremental,
-        retention_days=10, format="PARQUET", schema=SCORES_SCHEMA, start_date="2024-05-01",
-    )
-    fields.update(overrides)
-    return IntervalGCSAsset(**fields)
 
 
 def materialize(asset: dg.AssetsDefinition, **kwargs) -> dg.ExecuteInProcessResult:
@@ -46,7 +35,7 @@ def metadata_values(mat: dg.AssetMaterialization) -> dict:
 
 def test_partition_run_reports_metadata_and_checks(services, bucket, bq_client, unique_name) -> None:
     drop_daily_scores(bucket, path_base="passport", days=DAYS[:2], rows_per_file=5)
-    spec = make_spec(unique_name, bucket.name)
+    spec = make_asset_config(unique_name, bucket.name)
     (asset,) = interval_gcs_import_asset(spec).assets
 
     result = materialize(asset, partition_key="2024-05-02")
@@ -67,7 +56,7 @@ def test_partition_run_reports_metadata_and_checks(services, bucket, bq_client, 
 
 def test_range_run_is_one_step_and_its_result_reaches_every_partition(services, bucket, unique_name) -> None:
     drop_daily_scores(bucket, path_base="passport", days=DAYS, rows_per_file=3)
-    (asset,) = interval_gcs_import_asset(make_spec(unique_name, bucket.name)).assets
+    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).assets
 
     result = materialize(asset, tags={"dagster/asset_partition_range_start": "2024-05-01",
                                       "dagster/asset_partition_range_end": "2024-05-03"})
@@ -89,7 +78,7 @@ def test_range_run_is_one_step_and_its_result_reaches_every_partition(services, 
 def test_failing_worker_fails_the_step_with_its_message(services, gcs_client, unique_name) -> None:
     missing = f"missing-{unique_name.replace('_', '-')}"
     assert gcs_client.lookup_bucket(missing) is None
-    (asset,) = interval_gcs_import_asset(make_spec(unique_name, missing)).assets
+    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, missing)).assets
 
     result = materialize(asset, partition_key="2024-05-02", raise_on_error=False)
 
@@ -107,7 +96,7 @@ def test_interval_without_rows_fails_the_blocking_check(services, bucket, unique
     # a header-only CSV: the file exists, the load succeeds, no row arrives
     upload(bucket, "passport/2024-05-02/scores.csv", encode_rows(score_rows(interval_start=DAYS[1], count=1), fmt="CSV")
            .split(b"\n", 1)[0] + b"\n")
-    spec = make_spec(unique_name, bucket.name, format="CSV",
+    spec = make_asset_config(unique_name, bucket.name, format="CSV",
                      file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.csv")
     (asset,) = interval_gcs_import_asset(spec).assets
 

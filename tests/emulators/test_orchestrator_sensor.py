@@ -7,24 +7,18 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from localdev.samples import drop_daily_scores, upload
-from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, interval_gcs_import_asset
+from orchestrator.factories import IntervalGCSAsset, SourceMode, interval_gcs_import_asset
 from orchestrator.factories.partitions import partitions_def_for
 from orchestrator.factories.sensors import build_new_files_sensor
 from orchestrator.launcher import WorkerLauncher
+from tests.emulators.orchestrator_helpers import make_asset_config
+
+
+def make_spec_sensor(unique_name: str, bucket_name: str, **overrides) -> IntervalGCSAsset:
+    return make_asset_config(unique_name, bucket_name, **{"mode": SourceMode.Overwrite, "schema": None, **overrides})
+
 
 DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(6)]
-
-
-def make_spec(unique_name: str, bucket_name: str, **overrides) -> IntervalGCSAsset:
-    fields = dict(
-        key_prefix="it", name=f"scores_{unique_name}", project_id="test-project", bucket_name=bucket_name,
-        path_base="passport", file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.parquet",
-        destination_table="passport_scores", raw_dataset_name=f"raw_{unique_name}",
-        clean_dataset_name=f"clean_{unique_name}", interval=Interval.Daily, mode=SourceMode.Overwrite,
-        retention_days=10, format="PARQUET", start_date="2024-05-01",
-    )
-    fields.update(overrides)
-    return IntervalGCSAsset(**fields)
 
 
 class Ticker:
@@ -54,7 +48,7 @@ def by_partition(requests: list[dg.RunRequest]) -> dict[str, dg.RunRequest]:
 
 
 def test_requests_new_partitions_and_reuploads_once(services, bucket, unique_name) -> None:
-    spec = make_spec(unique_name, bucket.name)
+    spec = make_spec_sensor(unique_name, bucket.name)
     response = interval_gcs_import_asset(spec)
     (sensor,) = [s for s in response.sensors if s.name == f"{spec.name}_new_files_sensor"]
     (asset,) = response.assets
@@ -82,7 +76,7 @@ def test_requests_new_partitions_and_reuploads_once(services, bucket, unique_nam
 
 
 def test_bounded_ticks_cover_every_partition_once(services, bucket, unique_name) -> None:
-    spec = make_spec(unique_name, bucket.name)
+    spec = make_spec_sensor(unique_name, bucket.name)
     (asset,) = interval_gcs_import_asset(spec).assets
     sensor = build_new_files_sensor(spec, asset_key=asset.key, partitions_def=partitions_def_for(spec),
                                     max_objects_per_tick=2)
@@ -98,7 +92,7 @@ def test_bounded_ticks_cover_every_partition_once(services, bucket, unique_name)
 
 
 def test_unsorted_layout_lists_everything_and_still_finds_changes(services, bucket, unique_name) -> None:
-    spec = make_spec(unique_name, bucket.name, path_base="drops",
+    spec = make_spec_sensor(unique_name, bucket.name, path_base="drops",
                      file_match=r"(?P<region>eu|us)/scores_(?P<interval_timestamp>\d{4}-\d\d-\d\d)\.csv",
                      format="CSV")
     (asset,) = interval_gcs_import_asset(spec).assets
@@ -118,7 +112,7 @@ def test_unsorted_layout_lists_everything_and_still_finds_changes(services, buck
 
 
 def test_missing_bucket_fails_the_tick_naming_it(services, unique_name) -> None:
-    spec = make_spec(unique_name, f"missing-{unique_name.replace('_', '-')}")
+    spec = make_spec_sensor(unique_name, f"missing-{unique_name.replace('_', '-')}")
     response = interval_gcs_import_asset(spec)
     (sensor,) = [s for s in response.sensors if s.name.endswith("_new_files_sensor")]
     (asset,) = response.assets
