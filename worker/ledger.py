@@ -33,9 +33,10 @@ LEDGER_SCHEMA = (
     bigquery.SchemaField("raw_table", "STRING"),
     bigquery.SchemaField("loaded_at", "TIMESTAMP"),
     bigquery.SchemaField("deleted_at", "TIMESTAMP"),
+    bigquery.SchemaField("digest", "STRING"),
 )
 _INSERT_COLUMNS = ("asset", "interval_start", "object_name", "generation", "size_bytes", "job_id",
-                   "interval_rows", "raw_table", "loaded_at")
+                   "interval_rows", "raw_table", "loaded_at", "digest")
 
 
 def asset_id(spec: ImportSpec) -> str:
@@ -78,7 +79,7 @@ class Ledger:
                  include_deleted: bool = True) -> list[LoadedObject]:
         """Recorded objects of this asset with ``start <= interval_start < end``."""
         sql = (
-            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at "
+            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at, digest "
             f"FROM {quote_table(self._table_id)} "
             "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end"
         )
@@ -93,7 +94,8 @@ class Ledger:
         return [
             LoadedObject(interval_start=row["interval_start"], name=row["object_name"], generation=int(row["generation"]),
                          size=int(row["size_bytes"] or 0), deleted=row["deleted_at"] is not None,
-                         interval_rows=int(row["interval_rows"] or 0), loaded_at=row["loaded_at"])
+                         interval_rows=int(row["interval_rows"] or 0), loaded_at=row["loaded_at"],
+                         digest=row["digest"])
             for row in rows
         ]
 
@@ -110,7 +112,7 @@ class Ledger:
         return max(earlier, default=None)
 
     def record_interval(self, *, interval_start: datetime, entries: Sequence[LedgerEntry], interval_rows: int,
-                        raw_table: str, loaded_at: datetime) -> None:
+                        raw_table: str, loaded_at: datetime, digest: str) -> None:
         """Replace this interval's rows with ``entries`` in one atomic MERGE statement."""
         structs = [
             bigquery.StructQueryParameter(
@@ -129,7 +131,7 @@ class Ledger:
             "FROM UNNEST(@entries) AS e) S ON T.asset = S.no_match "  # never matches; hash-joinable unlike ON FALSE
             "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
-            "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at)"
+            "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at, @digest)"
         )
         params = [
             bigquery.ArrayQueryParameter("entries", "STRUCT", structs),
@@ -138,6 +140,7 @@ class Ledger:
             bigquery.ScalarQueryParameter("interval_rows", "INT64", interval_rows),
             bigquery.ScalarQueryParameter("raw_table", "STRING", raw_table),
             bigquery.ScalarQueryParameter("loaded_at", "TIMESTAMP", loaded_at),
+            bigquery.ScalarQueryParameter("digest", "STRING", digest),
         ]
         self._query(sql, params, action=f"recording interval {interval_start.isoformat()} in the load ledger")
 

@@ -30,6 +30,8 @@ class LoadedObject:
     deleted: bool = False
     interval_rows: int = 0
     loaded_at: datetime | None = None
+    #: The content digest of the load (spec load settings + generations); None in rows written without it.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,17 @@ def plan_interval_load(
     objects: Sequence[ObjectInfo],
     recorded: Mapping[str, int] | None,
     previous_load: datetime | None = None,
+    recorded_digest: str | None = None,
     max_uris: int = MAX_URIS_PER_JOB,
 ) -> IntervalLoadPlan:
     """Plan one interval's load.
 
     ``recorded`` is the ledger's {object name: generation} for this interval (None
-    when it was never loaded) and ``previous_load`` when that was recorded. The load
-    is skipped exactly when the interval holds the same objects at the same
-    generations as recorded.
+    when it was never loaded), ``previous_load`` when that was recorded and
+    ``recorded_digest`` the digest it was loaded with. The load is skipped exactly
+    when the interval holds the same objects at the same generations as recorded
+    and was loaded with the same load settings (a changed schema, format or CSV
+    option reloads it).
     """
     ordered = tuple(sorted(objects))
     digest = generations_digest(spec, interval_start, ordered)
@@ -112,7 +117,8 @@ def plan_interval_load(
         raw_table_id=raw_table_id,
         staging_table_id=f"{raw_table_id}__staging_{load_key}",
         batches=batch_uris(spec.bucket_name, ordered, max_uris=max_uris),
-        skip=bool(ordered) and recorded is not None and dict(recorded) == current,
+        skip=bool(ordered) and recorded is not None and dict(recorded) == current
+        and recorded_digest in (None, digest),
     )
 
 

@@ -22,7 +22,7 @@ from worker.errors import WorkerError
 from worker.ledger import Ledger, LedgerEntry
 from worker.loading import ensure_datasets, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
-from worker.planning import generations_digest, overwrite_target, plan_interval_load
+from worker.planning import LoadedObject, generations_digest, overwrite_target, plan_interval_load
 from worker.publishing import publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import RetentionOutcome, delete_planned, plan_from_services
 from worker.spec import ImportSpec, SourceMode
@@ -141,18 +141,15 @@ def run_import(
         ledger = Ledger(bq, spec)
         ledger.ensure()
         recorded_by_interval: dict[datetime, dict[str, int]] = {}
-        rows_by_interval: dict[datetime, int] = {}
-        loaded_at_by_interval: dict[datetime, datetime | None] = {}
+        previous_by_interval: dict[datetime, LoadedObject] = {}
         for obj in ledger.recorded(start=starts[0], end=spec.interval.next_start(starts[-1])):
             recorded_by_interval.setdefault(obj.interval_start, {})[obj.name] = obj.generation
-            rows_by_interval[obj.interval_start] = obj.interval_rows
-            loaded_at_by_interval[obj.interval_start] = obj.loaded_at
+            previous_by_interval[obj.interval_start] = obj  # interval-wide fields are the same on every row
 
     for position, start in enumerate(starts, 1):
         objects = matched.by_interval.get(start, [])
         result = _import_interval(spec=spec, start=start, objects=objects, recorded=recorded_by_interval.get(start),
-                                  recorded_rows=rows_by_interval.get(start, 0),
-                                  previous_load=loaded_at_by_interval.get(start), bq=bq, ledger=ledger,
+                                  previous=previous_by_interval.get(start), bq=bq, ledger=ledger,
                                   summary=summary, reporter=reporter)
         summary.intervals.append(result)
         reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
@@ -172,18 +169,19 @@ def run_import(
 
 def _import_interval(
     *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: dict[str, int] | None,
-    recorded_rows: int, previous_load: datetime | None, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary,
-    reporter: Reporter,
+    previous: LoadedObject | None, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter,
 ) -> IntervalResult:
     suffix = spec.interval.table_suffix(start)
     if not objects:
         return IntervalResult(interval_start=start, status="no_files", suffix=suffix, previously_loaded=bool(recorded))
-    plan = plan_interval_load(spec, interval_start=start, objects=objects, recorded=recorded, previous_load=previous_load)
+    plan = plan_interval_load(spec, interval_start=start, objects=objects, recorded=recorded,
+                              previous_load=previous.loaded_at if previous else None,
+                              recorded_digest=previous.digest if previous else None)
     result = IntervalResult(interval_start=start, status="unchanged", suffix=suffix, files=len(plan.objects),
                             bytes=plan.total_bytes, raw_table=plan.raw_table_id, digest=plan.digest,
                             previously_loaded=bool(recorded))
     if plan.skip:
-        result.rows = recorded_rows
+        result.rows = previous.interval_rows if previous else 0
         reporter.info(f"Interval {suffix} already holds these {len(plan.objects)} object generations: load skipped")
         return result
     try:
@@ -210,7 +208,7 @@ def _import_interval(
                 entries=[LedgerEntry(name=o.name, generation=o.generation, size=o.size,
                                      job_id=outcome.job_ids[i // len(plan.batches[0])])
                          for i, o in enumerate(plan.objects)],
-                interval_rows=outcome.rows, raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC),
+                interval_rows=outcome.rows, raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest,
             )
     except WorkerError as exc:
         result.status, result.error = "failed", str(exc)
@@ -250,8 +248,9 @@ def _publish_newest(*, spec: ImportSpec, bq: bigquery.Client, ledger: Ledger, su
         digest = this_run[target].digest
     else:
         recorded = ledger.recorded(start=target, end=spec.interval.next_start(target))
-        digest = generations_digest(spec, target, [ObjectInfo(name=o.name, generation=o.generation, size=o.size)
-                                                   for o in recorded])
+        digest = next((o.digest for o in recorded if o.digest), None) or generations_digest(
+            spec, target, [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded]
+        )
     suffix = spec.interval.table_suffix(target)
     summary.published = suffix
     if published_snapshot(bq, spec) == (suffix, digest):

@@ -22,6 +22,7 @@ from tests.emulators.worker_helpers import (
     write_spec,
 )
 from worker.publishing import LABEL_INTERVAL, published_snapshot
+from worker.spec import ImportSpec
 
 DAYS = [day(5), day(6), day(7)]
 
@@ -216,3 +217,20 @@ def test_removed_file_is_removed_from_the_interval(bucket, gcs_client, bq_client
     assert count_rows(bq_client, spec.raw_table_id(day(5))) == 2
     assert count_rows(bq_client, spec.clean_table_id) == 2
     assert {r["object_name"] for r in ledger_rows(bq_client, spec)} == {"drops/2024-01-05/a.parquet"}
+
+
+def test_changed_load_settings_reload_unchanged_files(bucket, gcs_client, bq_client, unique_name):
+    """The ledger records the digest a load used: same files with other load settings are loaded again."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental")
+    drop_days(bucket, spec, DAYS[:2], rows=[3, 4])
+    first = import_window(spec, gcs_client, bq_client, day(5), day(7))
+    changed = ImportSpec.from_dict({**spec.to_dict(), "max_bad_records": 2})
+
+    again = import_window(changed, gcs_client, bq_client, day(5), day(7))
+    settled = import_window(changed, gcs_client, bq_client, day(5), day(7))
+
+    assert set(statuses(first).values()) == {"loaded"}
+    assert set(statuses(again).values()) == {"loaded"}, "a load settings change must reload"
+    assert set(statuses(settled).values()) == {"unchanged"}
+    assert first.data_version != again.data_version == settled.data_version
+    assert rows_per_interval(bq_client, spec) == {day(5): 3, day(6): 4}

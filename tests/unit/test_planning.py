@@ -60,6 +60,11 @@ def test_skip_only_when_recorded_generations_are_identical() -> None:
     assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(3, generation=2), recorded=recorded).skip
     assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(4), recorded=recorded).skip, "new file"
     assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=recorded).skip, "file removed"
+    loaded_with = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=None).digest
+    assert plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=recorded, recorded_digest=loaded_with).skip
+    changed_settings = ImportSpec(**{**BASE, "max_bad_records": 5})
+    assert not plan_interval_load(changed_settings, interval_start=DAY, objects=objs(3), recorded=recorded,
+                                  recorded_digest=loaded_with).skip, "load settings changed since the load"
 
 
 def test_overwrite_target_is_newest_ever_loaded() -> None:
