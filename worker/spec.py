@@ -328,6 +328,3 @@ def _coerce_enum(spec: ImportSpec, field_name: str, enum_cls: type[enum.Enum]) -
     spec._fail(field_name, f"is {value!r}", f"use one of {choices}")
     raise AssertionError("unreachable")
 
-
-#: The spec's own fields, in declaration order (the orchestrator's subclass adds Dagster-only ones).
-SPEC_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ImportSpec))
