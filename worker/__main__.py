@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker import contract as c
-from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, bigquery_client, storage_client, transient_retry
+from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget, bigquery_client, storage_client
 from worker.errors import WorkerError
 from worker.intervals import parse_iso
 from worker.reporting import (
@@ -42,15 +42,15 @@ def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime
          as_of: datetime | None, retry_deadline: float, reporter: Reporter):
     gcs = storage_client(project_id=spec.project_id)
     bq = bigquery_client(project_id=spec.project_id, location=spec.location)
-    retry = transient_retry(deadline_seconds=retry_deadline)
+    budget = RetryBudget(deadline_seconds=retry_deadline)
     if action is c.Action.IMPORT:
         if window is None:
             raise WorkerError("No interval window: run the asset for a partition (or range), or pass "
                               f"{c.EXTRA_WINDOW_START}/{c.EXTRA_WINDOW_END} in the extras.")
         return run_import(spec=spec, window_start=window[0], window_end=window[1], gcs=gcs, bq=bq,
-                          reporter=reporter, retry=retry)
+                          reporter=reporter, budget=budget)
     return run_retention(spec=spec, gcs=gcs, bq=bq, reporter=reporter, as_of=as_of or datetime.now(UTC),
-                         dry_run=dry_run, retry=retry)
+                         dry_run=dry_run, budget=budget)
 
 
 def run_under_pipes() -> None:

@@ -44,6 +44,8 @@ META_TABLE_NAME = "dagster/table_name"
 META_INTERVALS_LOADED = "intervals_loaded"
 META_INTERVALS_SKIPPED = "intervals_skipped"
 META_INTERVALS_EMPTY = "intervals_without_files"
+#: Intervals loaded earlier whose files retention deleted (their recorded rows count as loaded).
+META_INTERVALS_RETAINED = "intervals_retained"
 META_FILES_MATCHED = "files_matched"
 META_FILES_LOADED = "files_loaded"
 META_FILES_IGNORED = "files_ignored"

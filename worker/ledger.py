@@ -5,7 +5,9 @@ the interval's row count, raw table and load time. It is the only source of trut
 for skipping unchanged intervals and for retention (which deletes nothing the
 ledger does not list). It lives in the raw dataset as ``_gcs_import_ledger``.
 
-Rows for an interval are replaced with one MERGE statement (atomic in BigQuery).
+Rows for an interval are written with one MERGE statement (atomic in BigQuery). Rows of
+objects retention deleted are never removed, and an interval's seal (written by
+retention before its first delete) is never lost, whatever runs concurrently.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from datetime import datetime
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.bigquery_queries import run_query
+from worker.clients import RetryBudget
 from worker.errors import explain_bigquery_error
-from worker.planning import LoadedObject
+from worker.planning import LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.spec import ImportSpec
 from worker.sql import quote_table
 
@@ -34,9 +38,11 @@ LEDGER_SCHEMA = (
     bigquery.SchemaField("loaded_at", "TIMESTAMP"),
     bigquery.SchemaField("deleted_at", "TIMESTAMP"),
     bigquery.SchemaField("digest", "STRING"),
+    # Written by retention before its first delete in the interval; never cleared.
+    bigquery.SchemaField("sealed_at", "TIMESTAMP"),
 )
 _INSERT_COLUMNS = ("asset", "interval_start", "object_name", "generation", "size_bytes", "job_id",
-                   "interval_rows", "raw_table", "loaded_at", "digest")
+                   "interval_rows", "raw_table", "loaded_at", "digest", "sealed_at")
 
 
 def asset_id(spec: ImportSpec) -> str:
@@ -55,23 +61,43 @@ class LedgerEntry:
 
 
 class Ledger:
-    """Reads and writes one spec's rows of the ledger table."""
+    """Reads and writes one spec's rows of the ledger table.
 
-    def __init__(self, client: bigquery.Client, spec: ImportSpec) -> None:
+    Every call is retried with the run's :class:`RetryBudget`; DML statements are also re-run
+    on BigQuery's documented concurrent-update errors. Failures raise :class:`WorkerError`
+    naming the ledger table.
+    """
+
+    def __init__(self, client: bigquery.Client, spec: ImportSpec, *, budget: RetryBudget | None = None) -> None:
         self._client = client
         self._spec = spec
         self._table_id = spec.ledger_table_id
         self._asset = asset_id(spec)
+        self._budget = budget or RetryBudget()
 
     @property
     def table_id(self) -> str:
         return self._table_id
 
     def ensure(self) -> None:
-        """Create the ledger table if it does not exist (the raw dataset must exist)."""
-        table = bigquery.Table(self._table_id, schema=list(LEDGER_SCHEMA))
+        """Create the ledger table if it does not exist (the raw dataset must exist).
+
+        A ledger written by an earlier release lacks newer columns; they are added (NULLABLE
+        columns can be added in place, every recorded row is kept).
+        """
+        budget = self._budget
         try:
-            self._client.create_table(table, exists_ok=True)
+            try:
+                table = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
+            except gexc.NotFound:
+                table = bigquery.Table(self._table_id, schema=list(LEDGER_SCHEMA))
+                self._client.create_table(table, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+                return
+            have = {f.name for f in table.schema}
+            missing = [f for f in LEDGER_SCHEMA if f.name not in have]
+            if missing:
+                table.schema = [*table.schema, *missing]
+                self._client.update_table(table, ["schema"], retry=budget.retry, timeout=budget.request_timeout)
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=self._table_id, action="creating the load ledger") from exc
 
@@ -79,8 +105,8 @@ class Ledger:
                  include_deleted: bool = True) -> list[LoadedObject]:
         """Recorded objects of this asset with ``start <= interval_start < end``."""
         sql = (
-            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at, digest "
-            f"FROM {quote_table(self._table_id)} "
+            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at, digest, "
+            f"sealed_at, job_id FROM {quote_table(self._table_id)} "
             "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end"
         )
         if not include_deleted:
@@ -95,16 +121,29 @@ class Ledger:
             LoadedObject(interval_start=row["interval_start"], name=row["object_name"], generation=int(row["generation"]),
                          size=int(row["size_bytes"] or 0), deleted=row["deleted_at"] is not None,
                          interval_rows=int(row["interval_rows"] or 0), loaded_at=row["loaded_at"],
-                         digest=row["digest"])
+                         digest=row["digest"], sealed=row["sealed_at"] is not None, job_id=row["job_id"])
             for row in rows
         ]
 
-    def loaded_intervals(self) -> list[datetime]:
-        """Every interval start this asset has ever loaded."""
-        sql = f"SELECT DISTINCT interval_start FROM {quote_table(self._table_id)} WHERE asset = @asset"
+    def recorded_intervals(self, *, start: datetime, end: datetime) -> dict[datetime, RecordedInterval]:
+        """{interval start: its record} for the recorded intervals in ``[start, end)``."""
+        by_start: dict[datetime, list[LoadedObject]] = {}
+        for obj in self.recorded(start=start, end=end):
+            by_start.setdefault(obj.interval_start, []).append(obj)
+        return {s: RecordedInterval.from_rows(rows) for s, rows in by_start.items()}
+
+    def snapshot_candidates(self) -> list[SnapshotCandidate]:
+        """Every interval this asset has loaded, with its row count (for the Overwrite snapshot)."""
+        sql = (f"SELECT interval_start, MAX(interval_rows) AS n FROM {quote_table(self._table_id)} "
+               "WHERE asset = @asset GROUP BY interval_start")
         rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset)],
                            action="reading the load ledger")
-        return sorted(row["interval_start"] for row in rows)
+        return sorted((SnapshotCandidate(interval_start=row["interval_start"], rows=int(row["n"] or 0)) for row in rows),
+                      key=lambda c: c.interval_start)
+
+    def loaded_intervals(self) -> list[datetime]:
+        """Every interval start this asset has ever loaded."""
+        return [c.interval_start for c in self.snapshot_candidates()]
 
     def previous_interval(self, before: datetime) -> datetime | None:
         """The newest recorded interval that starts before ``before``."""
@@ -113,7 +152,13 @@ class Ledger:
 
     def record_interval(self, *, interval_start: datetime, entries: Sequence[LedgerEntry], interval_rows: int,
                         raw_table: str, loaded_at: datetime, digest: str) -> None:
-        """Replace this interval's rows with ``entries`` in one atomic MERGE statement."""
+        """Record that the interval now holds ``entries`` (one atomic MERGE statement).
+
+        Rows of the same object generation are updated and keep their ``deleted_at`` and
+        ``sealed_at``; new rows inherit the interval's seal as it is when the statement runs (so
+        a seal written by a concurrent retention is never lost); recorded rows missing from
+        ``entries`` are removed, except rows of objects retention deleted, which are kept forever.
+        """
         structs = [
             bigquery.StructQueryParameter(
                 None,
@@ -124,14 +169,21 @@ class Ledger:
             )
             for e in entries
         ]
+        table = quote_table(self._table_id)
         columns = ", ".join(_INSERT_COLUMNS)
         sql = (
-            f"MERGE {quote_table(self._table_id)} T "
-            "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id, CAST(NULL AS STRING) AS no_match "
-            "FROM UNNEST(@entries) AS e) S ON T.asset = S.no_match "  # never matches; hash-joinable unlike ON FALSE
-            "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start THEN DELETE "
+            f"MERGE {table} T "
+            "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id, "
+            f"(SELECT MAX(sealed_at) FROM {table} WHERE asset = @asset AND interval_start = @interval_start) AS sealed_at "
+            "FROM UNNEST(@entries) AS e) S "
+            "ON T.asset = @asset AND T.interval_start = @interval_start AND T.object_name = S.object_name "
+            "AND T.generation = S.generation "
+            "WHEN MATCHED THEN UPDATE SET interval_rows = @interval_rows, raw_table = @raw_table, "
+            "loaded_at = @loaded_at, digest = @digest "
+            "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start "
+            "AND T.deleted_at IS NULL THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
-            "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at, @digest)"
+            "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at, @digest, S.sealed_at)"
         )
         params = [
             bigquery.ArrayQueryParameter("entries", "STRUCT", structs),
@@ -143,6 +195,22 @@ class Ledger:
             bigquery.ScalarQueryParameter("digest", "STRING", digest),
         ]
         self._query(sql, params, action=f"recording interval {interval_start.isoformat()} in the load ledger")
+
+    def seal(self, intervals: Iterable[datetime], *, sealed_at: datetime) -> None:
+        """Seal intervals before retention deletes from them: imports never rebuild them afterwards."""
+        starts = sorted(set(intervals))
+        if not starts:
+            return
+        sql = (
+            f"UPDATE {quote_table(self._table_id)} SET sealed_at = @sealed_at "
+            "WHERE asset = @asset AND interval_start IN UNNEST(@starts) AND sealed_at IS NULL"
+        )
+        params = [
+            bigquery.ScalarQueryParameter("sealed_at", "TIMESTAMP", sealed_at),
+            bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+            bigquery.ArrayQueryParameter("starts", "TIMESTAMP", starts),
+        ]
+        self._query(sql, params, action="sealing intervals before retention deletes")
 
     def mark_deleted(self, objects: Iterable[LoadedObject], *, deleted_at: datetime) -> None:
         """Stamp ``deleted_at`` on the given (name, generation) rows."""
@@ -161,8 +229,5 @@ class Ledger:
         self._query(sql, params, action="recording deletions in the load ledger")
 
     def _query(self, sql: str, params: list, *, action: str) -> list:
-        try:
-            job = self._client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
-            return list(job.result())
-        except gexc.GoogleAPIError as exc:
-            raise explain_bigquery_error(exc, table=self._table_id, action=action) from exc
+        return run_query(self._client, sql, params, budget=self._budget, table=self._table_id, action=action,
+                         location=self._spec.location)

@@ -1,10 +1,12 @@
 """Loading: BigQuery load jobs read the interval's ``gs://`` URIs directly into its raw table.
 
 File data never passes through the worker. Each batch of up to 10,000 URIs is one
-load job into a staging table private to this set of object generations; a copy
-job (atomic) then replaces the raw table, and the staging table is dropped. A
-failure at any step leaves the raw table as it was; the staging table is then kept
-(with a one-day expiry) so a re-run reattaches to the batches that already loaded.
+load job into a staging table private to this worker attempt (concurrent attempts
+never share one); a copy job (atomic) then replaces the raw table — or appends to it
+when objects are added to a sealed interval — and the staging table is dropped.
+Staging tables carry a one-day expiry from their first load, so a killed worker
+never leaves one behind for good. The copy job's id is deterministic per load, so a
+retried or concurrent worker reuses a copy that already ran instead of writing twice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.checkpoints import checkpoint
+from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.jobs import find_succeeded, run_or_reattach
 from worker.planning import IntervalLoadPlan
@@ -31,18 +35,48 @@ class LoadOutcome:
     schema: tuple[bigquery.SchemaField, ...]
 
 
-def ensure_datasets(client: bigquery.Client, spec: ImportSpec, *, retry=None) -> None:
-    """Create the raw and clean datasets in ``spec.location`` when missing.
+#: How long a staging table outlives a worker that could not drop it (a killed worker, an outage).
+STAGING_EXPIRY = timedelta(days=1)
 
-    ``retry`` bounds how long an unreachable endpoint is retried (this is a run's first BigQuery call).
+
+def ensure_datasets(client: bigquery.Client, spec: ImportSpec, *, budget: RetryBudget) -> None:
+    """Make sure the raw and clean datasets exist in ``spec.location``.
+
+    Each dataset is read first and created only when missing: ``datasets.insert`` checks the
+    project-level ``bigquery.datasets.create`` permission before it checks existence, so a worker
+    granted roles on existing datasets only must never call it for a dataset that exists.
+
+    Raises:
+        WorkerError: the dataset exists in another location than ``spec.location`` (naming both),
+            or BigQuery refused (naming the dataset and the grant).
     """
     for dataset_name in dict.fromkeys((spec.raw_dataset_name, spec.clean_dataset_name)):
-        dataset = bigquery.Dataset(f"{spec.project_id}.{dataset_name}")
-        dataset.location = spec.location
+        dataset_id = f"{spec.project_id}.{dataset_name}"
         try:
-            client.create_dataset(dataset, exists_ok=True, **({'retry': retry} if retry else {}))
+            try:
+                existing = client.get_dataset(dataset_id, retry=budget.retry, timeout=budget.request_timeout)
+            except gexc.NotFound:
+                dataset = bigquery.Dataset(dataset_id)
+                dataset.location = spec.location
+                client.create_dataset(dataset, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+                continue
         except gexc.GoogleAPIError as exc:
-            raise explain_bigquery_error(exc, table=f"{spec.project_id}.{dataset_name}", action="creating the dataset") from exc
+            raise explain_bigquery_error(exc, table=dataset_id, action="reading or creating the dataset") from exc
+        if existing.location and existing.location.lower() != spec.location.lower():
+            raise WorkerError(
+                f"BigQuery dataset {dataset_id} is in location {existing.location!r} but the spec of {spec.name!r} "
+                f"says location {spec.location!r}: set location to {existing.location!r} (load jobs must run where "
+                "the dataset is), or use another dataset."
+            )
+
+
+def staging_table(spec: ImportSpec, plan: IntervalLoadPlan, *, now: datetime) -> bigquery.Table:
+    """The attempt's private staging table, with an expiry so a killed worker never leaves it behind."""
+    table = bigquery.Table(plan.staging_table_id,
+                           schema=[bigquery.SchemaField(f.name, f.type, mode=f.mode) for f in spec.schema or ()])
+    table.expires = now + STAGING_EXPIRY
+    table.labels = {"gcs_import_staging": "true"}
+    return table
 
 
 def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobConfig:
@@ -65,79 +99,110 @@ def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobC
 
 
 def load_interval(
-    client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
+    client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, budget: RetryBudget,
     on_job_done: Callable[[str, bool], None] | None = None,
 ) -> LoadOutcome:
     """Run the plan's load jobs and the copy into the raw table; return its row count and schema.
 
+    A copy that already succeeded for this load (a retried or concurrent worker) is reused, so
+    the raw table is never written twice for one load. Load jobs write the attempt's private
+    staging table; the copy replaces the raw table, or appends to it for an ``append`` plan.
+
     Raises:
-        WorkerError: a load or copy job failed (the message names the interval, the
-            table and BigQuery's reasons, usually with the offending ``gs://`` file).
+        WorkerError: a load or copy job failed (the message names the interval, the table,
+            BigQuery's reasons, usually with the offending ``gs://`` file, and the fix).
     """
     job_ids: list[str] = []
     reattached = 0
+    retry, timeout = budget.retry, budget.request_timeout
+    step = "looking up earlier jobs of this load"
     try:
-        finished_copy = find_succeeded(client, plan.copy_job_base(spec=spec)) if _exists(client, plan.raw_table_id) else None
-        if finished_copy is not None:
-            # A retry of a load that already reached the raw table: nothing to run again.
-            if on_job_done:
-                on_job_done(finished_copy.job_id, True)
-            return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1)
-        # Finished load jobs are only reusable while the staging table they filled still exists.
-        reuse_loads = _exists(client, plan.staging_table_id)
+        if plan.append or _exists(client, plan.raw_table_id, budget=budget):
+            finished_copy = find_succeeded(client, plan.copy_job_base(spec=spec), budget=budget)
+            if finished_copy is not None:
+                # A retry of a load that already reached the raw table: nothing to run again.
+                if on_job_done:
+                    on_job_done(finished_copy.job_id, True)
+                return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget)
+        step = "creating the staging table"
+        if spec.schema:
+            client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
         for index, uris in enumerate(plan.batches):
+            step = f"loading batch {index + 1} of {len(plan.batches)}"
             config = load_job_config(spec, first_batch=index == 0)
 
             def start(job_id: str, uris=uris, config=config) -> bigquery.LoadJob:
                 return client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
-                                                  job_config=config, location=spec.location)
+                                                  job_config=config, location=spec.location, retry=retry, timeout=timeout)
 
-            job, again = run_or_reattach(client, plan.load_job_base(index, spec=spec), start, reuse_succeeded=reuse_loads)
+            job, again = run_or_reattach(client, plan.load_job_base(index, spec=spec), start, budget=budget)
+            if index == 0:
+                _expire_later(client, plan.staging_table_id, budget=budget)
             job_ids.append(job.job_id)
             reattached += again
+            checkpoint("load.batch_loaded")
             if on_job_done:
                 on_job_done(job.job_id, again)
 
+        step = "copying the staging table into the raw table"
+        disposition = "WRITE_APPEND" if plan.append else "WRITE_TRUNCATE"
+
         def start_copy(job_id: str) -> bigquery.CopyJob:
             return client.copy_table(plan.staging_table_id, plan.raw_table_id, job_id=job_id, location=spec.location,
-                                     job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"))
+                                     job_config=bigquery.CopyJobConfig(write_disposition=disposition),
+                                     retry=retry, timeout=timeout)
 
-        copy_job, _ = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy)
+        copy_job, _ = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy, budget=budget)
         job_ids.append(copy_job.job_id)
+        checkpoint("load.copied")
+        step = "dropping the staging table"
+        client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
+        step = "counting the raw table's rows"
+        return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget)
     except gexc.GoogleAPIError as exc:
-        _expire_later(client, plan.staging_table_id)
         raise WorkerError(
             f"Loading interval {plan.suffix} of {spec.name!r} ({len(plan.objects)} files, first "
-            f"gs://{spec.bucket_name}/{plan.objects[0].name}) into {plan.raw_table_id} failed: "
+            f"gs://{spec.bucket_name}/{plan.objects[0].name}) into {plan.raw_table_id} failed while {step}: "
             f"{explain_bigquery_error(exc, table=plan.staging_table_id, action='loading').args[0]} "
-            "Nothing was published and no GCS object was deleted; fix the file or the schema and re-run."
+            f"Nothing was published and no GCS object was deleted; {_advice(exc)}"
         ) from exc
-    client.delete_table(plan.staging_table_id, not_found_ok=True)
-    return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached)
 
 
-def _exists(client: bigquery.Client, table_id: str) -> bool:
+def _advice(exc: Exception) -> str:
+    """What to do about a failed load, by its cause (only data errors are the files' fault)."""
+    if isinstance(exc, gexc.RetryError):
+        return "re-run when BigQuery is reachable."
+    if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):
+        return "fix the grants, then re-run."
+    if isinstance(exc, gexc.NotFound):
+        return "a table or job this load used disappeared (dropped by hand, or by a concurrent run): re-run."
+    reasons = {e.get("reason") for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)}
+    if reasons & {"invalid", "invalidQuery"} or isinstance(exc, gexc.BadRequest):
+        return "fix the file or the schema and re-run."
+    return "re-run; if it fails again, inspect the job ids above with bq show -j."
+
+
+def _exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> bool:
     try:
-        client.get_table(table_id)
+        client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
     except gexc.NotFound:
         return False
     return True
 
 
-def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int) -> LoadOutcome:
-    table = client.get_table(plan.raw_table_id)
+def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
+             budget: RetryBudget) -> LoadOutcome:
+    table = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
     # COUNT(*) reads table metadata only (0 bytes billed); table.num_rows would do in BigQuery, but
     # bqemulator keeps a stale num_rows after a WRITE_TRUNCATE copy onto an existing table.
     count_sql = f"SELECT COUNT(*) AS n FROM {quote_table(plan.raw_table_id)}"
-    rows = next(iter(client.query(count_sql).result()))["n"]
+    rows = next(iter(client.query(count_sql, retry=budget.retry, timeout=budget.request_timeout)
+                     .result(retry=budget.retry)))["n"]
     return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema))
 
 
-def _expire_later(client: bigquery.Client, table_id: str) -> None:
-    """Keep a failed run's staging table for a day (so a re-run can reattach), then let BigQuery drop it."""
-    try:
-        table = client.get_table(table_id)
-        table.expires = datetime.now(UTC) + timedelta(days=1)
-        client.update_table(table, ["expires"])
-    except gexc.GoogleAPIError:
-        pass  # best effort: the staging table may not exist, and the real error is being raised
+def _expire_later(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> None:
+    """Give a staging table its expiry (also when a load job created it), so a killed worker never leaves it forever."""
+    table = client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
+    table.expires = datetime.now(UTC) + STAGING_EXPIRY
+    client.update_table(table, ["expires"], retry=budget.retry, timeout=budget.request_timeout)

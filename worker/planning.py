@@ -5,10 +5,11 @@ Nothing here performs I/O, so every decision is unit-tested directly.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from worker.matching import ObjectInfo
 from worker.spec import ImportSpec
@@ -32,25 +33,154 @@ class LoadedObject:
     loaded_at: datetime | None = None
     #: The content digest of the load (spec load settings + generations); None in rows written without it.
     digest: str | None = None
+    #: Retention sealed the object's interval (it is never rebuilt from a listing again).
+    sealed: bool = False
+    job_id: str | None = None
+
+
+class IntervalAction(enum.StrEnum):
+    """What an import does with one requested interval (decided by :func:`decide_interval`)."""
+
+    #: First load, or a reload of an open interval from its complete, changed listing.
+    LOAD = "load"
+    #: The same object generations loaded with the same settings: nothing to do.
+    SKIP = "skip"
+    #: A sealed interval holds object names the ledger does not know: load those *in addition*.
+    ADD = "add"
+    #: Loaded before and nothing to load now: a sealed interval with nothing new, or every file gone.
+    KEEP = "keep"
+    #: A sealed interval holds a new generation of an object already loaded: refused, nothing changes.
+    REFUSE = "refuse"
+    #: Never loaded and no files.
+    NO_FILES = "no_files"
+
+
+@dataclass(frozen=True)
+class RecordedInterval:
+    """What the ledger holds for one interval of one asset."""
+
+    interval_start: datetime
+    #: Every recorded object (deleted ones included): the rows BigQuery holds for this interval.
+    objects: tuple[LoadedObject, ...]
+    #: Retention recorded a seal before deleting any object: from then on BigQuery holds the only
+    #: copy of some rows, so the interval is never rebuilt from a listing again.
+    sealed: bool
+    interval_rows: int
+    loaded_at: datetime | None
+    digest: str | None
+
+    @property
+    def generations(self) -> dict[str, int]:
+        return {obj.name: obj.generation for obj in self.objects}
+
+    @property
+    def deleted_names(self) -> list[str]:
+        return sorted(obj.name for obj in self.objects if obj.deleted)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[LoadedObject]) -> RecordedInterval:
+        """Group one interval's ledger rows; interval-wide fields are read from the newest load."""
+        newest = max(rows, key=lambda o: o.loaded_at or datetime.min.replace(tzinfo=UTC))
+        return cls(
+            interval_start=rows[0].interval_start,
+            objects=tuple(sorted(rows, key=lambda o: o.name)),
+            # Rows deleted by a release that did not write seals are sealed too.
+            sealed=any(o.sealed or o.deleted for o in rows),
+            interval_rows=newest.interval_rows,
+            loaded_at=newest.loaded_at,
+            digest=newest.digest,
+        )
+
+
+@dataclass(frozen=True)
+class IntervalDecision:
+    """The decision for one interval: the action, the objects to load (for LOAD and ADD), and why."""
+
+    action: IntervalAction
+    #: LOAD: the whole listing; ADD: only the names the ledger does not know.
+    to_load: tuple[ObjectInfo, ...] = ()
+    #: REFUSE: recorded objects whose generation changed after the interval was sealed.
+    conflicts: tuple[ObjectInfo, ...] = ()
+    #: The digest the interval has after this decision (its data version).
+    digest: str = ""
+
+
+def recorded_digest(spec: ImportSpec, recorded: RecordedInterval) -> str:
+    """The digest (data version) of what BigQuery holds for a recorded interval."""
+    return recorded.digest or generations_digest(
+        spec, recorded.interval_start,
+        [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects],
+    )
+
+
+def decide_interval(
+    spec: ImportSpec, *, interval_start: datetime, listed: Sequence[ObjectInfo], recorded: RecordedInterval | None,
+) -> IntervalDecision:
+    """Decide what to do with one interval from its listing and its ledger record.
+
+    The rules (the README's "What one run does" states them for users):
+
+    - never loaded: LOAD the listing (NO_FILES when there is none);
+    - open (not sealed): GCS is the truth. The same generations with the same settings SKIP;
+      any change (added, removed, re-uploaded file; changed load settings) LOADs the interval
+      again from its complete listing; an interval whose files are all gone is KEPT (never
+      replaced by nothing);
+    - sealed (retention recorded that it deletes from it): BigQuery may hold the only copy of
+      its rows, so it is never rebuilt. Names the ledger does not know are ADDed; a new
+      generation of a recorded name is REFUSED (its old rows cannot be told apart from the
+      others); otherwise the interval is KEPT as loaded. A changed load setting does not
+      reload a sealed interval.
+    """
+    listed = tuple(sorted(listed))
+    if recorded is None:
+        if not listed:
+            return IntervalDecision(IntervalAction.NO_FILES)
+        return IntervalDecision(IntervalAction.LOAD, to_load=listed, digest=generations_digest(spec, interval_start, listed))
+    known = recorded.generations
+    kept_digest = recorded_digest(spec, recorded)
+    if not recorded.sealed:
+        if not listed:
+            return IntervalDecision(IntervalAction.KEEP, digest=kept_digest)
+        digest = generations_digest(spec, interval_start, listed)
+        same = {o.name: o.generation for o in listed} == known and recorded.digest in (None, digest)
+        if same:
+            return IntervalDecision(IntervalAction.SKIP, digest=digest)
+        return IntervalDecision(IntervalAction.LOAD, to_load=listed, digest=digest)
+    conflicts = tuple(o for o in listed if o.name in known and known[o.name] != o.generation)
+    if conflicts:
+        return IntervalDecision(IntervalAction.REFUSE, conflicts=conflicts, digest=kept_digest)
+    new = tuple(o for o in listed if o.name not in known)
+    if not new:
+        return IntervalDecision(IntervalAction.KEEP, digest=kept_digest)
+    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects), *new]
+    return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
 
 
 @dataclass(frozen=True)
 class IntervalLoadPlan:
-    """What loading one interval takes: its URIs in batches and the ids of its jobs."""
+    """What loading one interval takes: its URIs in batches and the ids of its jobs.
+
+    ``append`` plans add objects to a sealed interval's raw table (WRITE_APPEND copy);
+    other plans replace the raw table (WRITE_TRUNCATE copy).
+    """
 
     interval_start: datetime
     interval_end: datetime
     objects: tuple[ObjectInfo, ...]
-    #: Content digest: equal exactly when the same object generations would be loaded (the data version).
+    #: Content digest of the interval after this load (equal exactly when the same object
+    #: generations would be in BigQuery with the same settings: the data version).
     digest: str
-    #: Identity of this load in job and staging-table names: the digest plus the ledger's previous load
-    #: of the interval, so a retry of the same load reattaches while a later load of the same files
-    #: (after the interval held other files in between) gets new jobs.
+    #: Identity of this load in the copy job's id: the objects loaded plus the ledger's previous
+    #: load of the interval, so a retry of the same load reattaches to its copy (never copies
+    #: twice) while a later load of the same files gets new jobs.
     load_key: str
     raw_table_id: str
+    #: Private to one worker attempt (``attempt_token``): concurrent attempts never share or drop
+    #: each other's staging tables.
     staging_table_id: str
+    attempt_token: str
     batches: tuple[tuple[str, ...], ...]
-    skip: bool
+    append: bool = False
 
     @property
     def suffix(self) -> str:
@@ -61,11 +191,12 @@ class IntervalLoadPlan:
         return sum(obj.size for obj in self.objects)
 
     def load_job_base(self, batch_index: int, *, spec: ImportSpec) -> str:
-        """Deterministic id (without attempt suffix) of the load job for one batch."""
-        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_load{batch_index}"
+        """Id (without attempt suffix) of this attempt's load job for one batch."""
+        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_{self.attempt_token}_load{batch_index}"
 
     def copy_job_base(self, *, spec: ImportSpec) -> str:
-        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_copy"
+        """Deterministic id of the copy into the raw table: shared by every attempt of this load."""
+        return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_{'append' if self.append else 'copy'}"
 
 
 def generations_digest(spec: ImportSpec, interval_start: datetime, objects: Iterable[ObjectInfo]) -> str:
@@ -88,46 +219,54 @@ def plan_interval_load(
     *,
     interval_start: datetime,
     objects: Sequence[ObjectInfo],
-    recorded: Mapping[str, int] | None,
+    digest: str | None = None,
     previous_load: datetime | None = None,
-    recorded_digest: str | None = None,
+    append: bool = False,
+    attempt_token: str = "t0",
     max_uris: int = MAX_URIS_PER_JOB,
 ) -> IntervalLoadPlan:
-    """Plan one interval's load.
+    """Plan the jobs that load ``objects`` into the interval's raw table.
 
-    ``recorded`` is the ledger's {object name: generation} for this interval (None
-    when it was never loaded), ``previous_load`` when that was recorded and
-    ``recorded_digest`` the digest it was loaded with. The load is skipped exactly
-    when the interval holds the same objects at the same generations as recorded
-    and was loaded with the same load settings (a changed schema, format or CSV
-    option reloads it).
+    ``digest`` is the interval's digest after the load (default: the digest of ``objects``),
+    ``previous_load`` when the ledger last recorded a load of the interval, ``append`` whether
+    the objects are added to a sealed interval, ``attempt_token`` a value unique to this worker
+    attempt (it names the private staging table and the load jobs).
     """
     ordered = tuple(sorted(objects))
-    digest = generations_digest(spec, interval_start, ordered)
+    objects_digest = generations_digest(spec, interval_start, ordered)
     previous = previous_load.isoformat() if previous_load else "never"
-    load_key = hashlib.sha256(f"{digest}|{previous}".encode()).hexdigest()[:16]
+    load_key = hashlib.sha256(f"{objects_digest}|{previous}|{'append' if append else 'replace'}".encode()).hexdigest()[:16]
     raw_table_id = spec.raw_table_id(interval_start)
-    current = {obj.name: obj.generation for obj in ordered}
     return IntervalLoadPlan(
         interval_start=interval_start,
         interval_end=spec.interval.next_start(interval_start),
         objects=ordered,
-        digest=digest,
+        digest=digest or objects_digest,
         load_key=load_key,
         raw_table_id=raw_table_id,
-        staging_table_id=f"{raw_table_id}__staging_{load_key}",
+        staging_table_id=f"{raw_table_id}__staging_{load_key}_{attempt_token}",
+        attempt_token=attempt_token,
         batches=batch_uris(spec.bucket_name, ordered, max_uris=max_uris),
-        skip=bool(ordered) and recorded is not None and dict(recorded) == current
-        and recorded_digest in (None, digest),
+        append=append,
     )
 
 
-def overwrite_target(loaded_intervals: Iterable[datetime]) -> datetime | None:
-    """The interval an Overwrite clean table must hold: the newest one ever loaded.
+@dataclass(frozen=True)
+class SnapshotCandidate:
+    """A loaded interval an Overwrite clean table could hold."""
 
-    Loading an older interval (a backfill) therefore never replaces a newer snapshot.
+    interval_start: datetime
+    rows: int
+
+
+def overwrite_target(loaded: Iterable[SnapshotCandidate], *, allow_empty: bool = False) -> datetime | None:
+    """The interval an Overwrite clean table must hold: the newest one ever loaded that has rows.
+
+    Loading an older interval (a backfill) therefore never replaces a newer snapshot, and an
+    interval without rows (a header-only file) never replaces a good snapshot unless
+    ``allow_empty`` (the spec's ``allow_empty_snapshot``).
     """
-    return max(loaded_intervals, default=None)
+    return max((c.interval_start for c in loaded if allow_empty or c.rows > 0), default=None)
 
 
 @dataclass(frozen=True)
@@ -143,7 +282,13 @@ class RetentionPlan:
     def bytes_to_free(self) -> int:
         return sum(obj.size for obj in self.to_delete)
 
-    def delete_batches(self, *, size: int = MAX_DELETES_PER_BATCH) -> list[tuple[LoadedObject, ...]]:
+    @property
+    def intervals(self) -> list[datetime]:
+        """The intervals retention deletes from: each is sealed in the ledger before any delete."""
+        return sorted({obj.interval_start for obj in self.to_delete})
+
+    def delete_batches(self, *, size: int | None = None) -> list[tuple[LoadedObject, ...]]:
+        size = size or MAX_DELETES_PER_BATCH
         items = self.to_delete
         return [items[i : i + size] for i in range(0, len(items), size)]
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
 from worker.spec import ImportSpec
@@ -29,41 +30,72 @@ _NO_MATCH = "_gcs_import_no_match"
 _PARTITION_UNIT = {Interval.Hourly: "DAY", Interval.Daily: "DAY", Interval.Weekly: "DAY", Interval.Monthly: "MONTH"}
 
 
-def published_snapshot(client: bigquery.Client, spec: ImportSpec) -> tuple[str, str] | None:
+def published_snapshot(client: bigquery.Client, spec: ImportSpec, *,
+                       budget: RetryBudget = DEFAULT_BUDGET) -> tuple[str, str] | None:
     """``(interval suffix, digest)`` an Overwrite clean table holds, or None if it has none."""
     try:
-        labels = client.get_table(spec.clean_table_id).labels or {}
+        labels = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout).labels or {}
     except gexc.NotFound:
         return None
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(exc, table=spec.clean_table_id, action="reading the published snapshot") from exc
     if LABEL_INTERVAL not in labels:
         return None
     return labels[LABEL_INTERVAL], labels.get(LABEL_DIGEST, "")
 
 
-def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str) -> str:
+def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,
+                      budget: RetryBudget, previous: tuple[str, str] | None = None) -> str:
     """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id.
 
     The copy always runs (it is idempotent: the same source gives the same table) rather than
     reattaching to an earlier one, because the clean table may have been dropped or rewritten
     since; the labels, not job history, say what the table holds.
+
+    A WRITE_TRUNCATE copy is atomic in BigQuery: when it fails the table is as it was. Where a
+    failed copy leaves the destination empty (bqemulator does, for a changed schema), the
+    ``previous`` snapshot ``(suffix, digest)`` is copied back from its raw table (raw tables are
+    kept), so a failed publish never leaves a worse clean table than before.
+
+    Raises:
+        WorkerError: the copy failed (the message says which snapshot the clean table holds).
     """
     try:
-        job = client.copy_table(
-            raw_table_id, spec.clean_table_id, location=spec.location,
-            job_id_prefix=f"gcs_import_{spec.name}_{suffix}_{digest}_publish_",
-            job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"),
-        )
-        job.result()
-        table = client.get_table(spec.clean_table_id)
-        table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
-        client.update_table(table, ["labels"])
+        job = _copy_and_label(client, spec, raw_table_id=raw_table_id, suffix=suffix, digest=digest, budget=budget)
     except gexc.GoogleAPIError as exc:
-        raise explain_bigquery_error(exc, table=spec.clean_table_id, action=f"publishing interval {suffix}") from exc
+        kept = "the clean table is unchanged"
+        if previous is not None:
+            try:
+                _copy_and_label(client, spec, raw_table_id=spec.raw_table_for_suffix(previous[0]),
+                                suffix=previous[0], digest=previous[1], budget=budget)
+                kept = f"the clean table still holds interval {previous[0]}"
+            except gexc.GoogleAPIError:
+                kept = f"restoring interval {previous[0]} failed too: re-run to publish it again"
+        raise WorkerError(
+            f"{explain_bigquery_error(exc, table=spec.clean_table_id, action=f'publishing interval {suffix}').args[0]} "
+            f"({kept}). If the interval's columns changed, drop {spec.clean_table_id} to let the next run publish "
+            "the new schema, or fix the files."
+        ) from exc
     return job.job_id
 
 
+def _copy_and_label(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,
+                    budget: RetryBudget) -> bigquery.CopyJob:
+    job = client.copy_table(
+        raw_table_id, spec.clean_table_id, location=spec.location,
+        job_id_prefix=f"gcs_import_{spec.name}_{suffix}_{digest}_publish_",
+        job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"),
+        retry=budget.retry, timeout=budget.request_timeout,
+    )
+    job.result(retry=budget.retry)
+    table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
+    client.update_table(table, ["labels"], retry=budget.retry, timeout=budget.request_timeout)
+    return job
+
+
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
-                        raw_schema: Sequence[bigquery.SchemaField]) -> str:
+                        raw_schema: Sequence[bigquery.SchemaField], budget: RetryBudget) -> str:
     """Replace the interval's rows of the clean table with the raw table's rows; returns the query job id.
 
     Raises:
@@ -81,17 +113,18 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
         )
     clean = quote_table(spec.clean_table_id)
     raw = quote_table(raw_table_id)
+    retry, timeout = budget.retry, budget.request_timeout
     try:
         try:
-            clean_table = client.get_table(spec.clean_table_id)
+            clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
         except gexc.NotFound:
             unit = _PARTITION_UNIT[spec.interval]
             client.query(
                 f"CREATE TABLE IF NOT EXISTS {clean} PARTITION BY TIMESTAMP_TRUNC({quote_column(column)}, {unit}) "
                 f"AS SELECT *, CAST(NULL AS TIMESTAMP) AS {quote_column(column)} FROM {raw} WHERE FALSE",
-                location=spec.location,
-            ).result()
-            clean_table = client.get_table(spec.clean_table_id)
+                location=spec.location, retry=retry, timeout=timeout,
+            ).result(retry=retry)
+            clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
         missing = [name for name in raw_columns if name not in {f.name for f in clean_table.schema}]
         if missing:
             raise WorkerError(
@@ -114,8 +147,9 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
             job_config=bigquery.QueryJobConfig(
                 query_parameters=[bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)]
             ),
+            retry=retry, timeout=timeout, job_retry=budget.dml_retry,  # partitions of one asset may run in parallel
         )
-        job.result()
+        job.result(retry=retry, job_retry=budget.dml_retry)
     except gexc.GoogleAPIError as exc:
         raise explain_bigquery_error(
             exc, table=spec.clean_table_id, action=f"publishing interval {interval_start.isoformat()}"

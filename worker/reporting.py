@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from worker import contract as c
-from worker.run import ImportSummary, RetentionSummary
+from worker.run import PRESENT, ImportSummary, IntervalStatus, RetentionSummary
 
 
 def _typed(value: Any, type_: str) -> dict[str, Any]:
@@ -27,12 +27,12 @@ def console_url(table_id: str) -> str:
 def import_metadata(summary: ImportSummary) -> dict[str, Any]:
     """Materialization metadata for an import run (standard Dagster keys where they exist)."""
     spec = summary.spec
-    loaded = summary.with_status("loaded")
-    present = summary.with_status("loaded", "unchanged")
+    loaded = summary.with_status(IntervalStatus.LOADED, IntervalStatus.ADDED)
+    present = summary.with_status(*PRESENT)
     per_interval = {
         "records": [
             {
-                "interval": r.suffix, "status": r.status, "files": r.files, "bytes": r.bytes, "rows": r.rows,
+                "interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
                 "raw_table": r.raw_table or "-", "jobs": len(r.job_ids),
             }
             for r in summary.intervals
@@ -48,8 +48,9 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
         c.META_TABLE_NAME: _typed(spec.clean_table_id, "text"),
         c.META_CLEAN_TABLE_URL: _typed(console_url(spec.clean_table_id), "url"),
         c.META_INTERVALS_LOADED: _typed([r.suffix for r in loaded], "json"),
-        c.META_INTERVALS_SKIPPED: _typed([r.suffix for r in summary.with_status("unchanged")], "json"),
-        c.META_INTERVALS_EMPTY: _typed([r.suffix for r in summary.with_status("no_files")], "json"),
+        c.META_INTERVALS_SKIPPED: _typed([r.suffix for r in summary.with_status(IntervalStatus.UNCHANGED)], "json"),
+        c.META_INTERVALS_RETAINED: _typed([r.suffix for r in summary.with_status(IntervalStatus.RETAINED)], "json"),
+        c.META_INTERVALS_EMPTY: _typed([r.suffix for r in summary.with_status(IntervalStatus.NO_FILES)], "json"),
         c.META_FILES_MATCHED: _typed(sum(r.files for r in summary.intervals), "int"),
         c.META_FILES_LOADED: _typed(sum(r.files for r in loaded), "int"),
         c.META_FILES_IGNORED: _typed(summary.ignored, "int"),
@@ -110,7 +111,7 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
         "window": [summary.window_start.isoformat(), summary.window_end.isoformat()],
         "data_version": summary.data_version,
         "intervals": [
-            {"interval": r.suffix, "status": r.status, "files": r.files, "bytes": r.bytes, "rows": r.rows,
+            {"interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
              "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
              "schema_change": r.schema_change}
             for r in summary.intervals

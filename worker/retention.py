@@ -1,20 +1,26 @@
 """Retention: delete the GCS objects of intervals past ``retention_days`` — only objects the ledger recorded as loaded.
 
-The plan (which objects) is pure, in :mod:`worker.planning`. Deletes go out in
-batch requests of up to 100, each with ``if_generation_match`` set to the loaded
-generation, so an object re-uploaded after its load is never deleted (the
-server refuses with 412 and the object is reported as kept).
+The plan (which objects) is pure, in :mod:`worker.planning`. Before any delete,
+the intervals it deletes from are sealed in the ledger (imports never rebuild a
+sealed interval from a listing). Deletes go out in batch requests of up to 100,
+each with ``if_generation_match`` set to the loaded generation, so an object
+re-uploaded after its load is never deleted (the server refuses with 412 and the
+object is reported as kept); transient failures are retried within the run's budget.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import requests
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
+from worker.checkpoints import checkpoint
+from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_gcs_error
 from worker.ledger import Ledger
 from worker.matching import list_objects
@@ -34,48 +40,89 @@ class RetentionOutcome:
         return sum(obj.size for obj in self.deleted)
 
 
-def plan_from_services(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, as_of: datetime, retry=None) -> RetentionPlan:
+def plan_from_services(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, as_of: datetime,
+                       budget: RetryBudget) -> RetentionPlan:
     """Read the ledger and the current generations of recorded objects, then plan."""
     cutoff = retention_cutoff(spec, as_of=as_of)
     recorded = ledger.recorded(end=cutoff, include_deleted=False)
     names = {obj.name for obj in recorded}
     # Only recorded names are kept from the listing, so memory follows the ledger, not the bucket.
-    current = {obj.name: obj.generation for obj in list_objects(gcs, spec, retry=retry) if obj.name in names}
+    current = {obj.name: obj.generation for obj in list_objects(gcs, spec, retry=budget.retry) if obj.name in names}
     return plan_retention(spec, as_of=as_of, recorded=recorded, current_generations=current)
 
 
-def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan,
-                   on_batch: Callable[[int, int], None] | None = None) -> tuple[list[LoadedObject], list[LoadedObject]]:
-    """Delete the plan's objects in batches; returns ``(deleted, kept because changed since load)``.
+@dataclass
+class DeleteProgress:
+    """Objects handled so far by :func:`delete_planned` (kept when it fails part-way)."""
+
+    deleted: list[LoadedObject] = field(default_factory=list)
+    kept: list[LoadedObject] = field(default_factory=list)
+
+
+def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan, budget: RetryBudget,
+                   progress: DeleteProgress, on_batch: Callable[[int, int], None] | None = None) -> None:
+    """Delete the plan's objects in batch requests, each delete conditioned on the loaded generation.
+
+    Per sub-response: 2xx deleted, 404 already gone (counted as deleted), 412 changed since load
+    (kept). Connection errors, 429 and 5xx — for the whole batch or single sub-responses — are
+    retried with backoff until ``budget.deadline_seconds`` (safe: every delete carries
+    ``if_generation_match``). ``progress`` collects what happened, also when this raises.
 
     Raises:
-        WorkerError: a delete failed for another reason than "already gone" or "changed".
+        WorkerError: GCS refused a delete for another reason, or stayed unreachable past the deadline.
     """
     bucket = gcs.bucket(spec.bucket_name)
-    deleted: list[LoadedObject] = []
-    kept: list[LoadedObject] = []
     total = len(plan.to_delete)
     for batch_objects in plan.delete_batches():
-        batch = gcs.batch(raise_exception=False)
-        try:
-            with batch:
-                for obj in batch_objects:
-                    bucket.delete_blob(obj.name, if_generation_match=obj.generation)
-        except gexc.GoogleAPIError as exc:
-            raise explain_gcs_error(exc, bucket=spec.bucket_name, action="deleting objects past retention") from exc
-        # With raise_exception=False the batch keeps one response per call, in order.
-        for obj, response in zip(batch_objects, batch._responses, strict=True):
-            status = response.status_code
-            if 200 <= status < 300 or status == 404:
-                deleted.append(obj)
-            elif status == 412:
-                kept.append(obj)
-            else:
+        pending = list(batch_objects)
+        give_up_at = time.monotonic() + budget.deadline_seconds
+        delay = 0.5
+        while pending:
+            retry_later: list[LoadedObject] = []
+            try:
+                batch = gcs.batch(raise_exception=False)
+                with batch:
+                    for obj in pending:
+                        bucket.delete_blob(obj.name, if_generation_match=obj.generation)
+                # With raise_exception=False the batch keeps one response per call, in order.
+                answers = list(zip(pending, batch._responses, strict=True))
+            except Exception as exc:
+                if not _transient(exc):
+                    raise explain_gcs_error(exc, bucket=spec.bucket_name, action="deleting objects past retention") from exc
+                answers, retry_later, last = [], pending, f"{type(exc).__name__}: {str(exc)[:200]}"
+            for obj, response in answers:
+                status = response.status_code
+                if 200 <= status < 300 or status == 404:
+                    progress.deleted.append(obj)
+                elif status == 412:
+                    progress.kept.append(obj)
+                elif status == 429 or status >= 500:
+                    retry_later.append(obj)
+                    last = f"HTTP {status}: {response.text[:200]}"
+                else:
+                    raise WorkerError(
+                        f"Deleting gs://{spec.bucket_name}/{obj.name} (generation {obj.generation}) failed with "
+                        f"HTTP {status}: {response.text[:300]}. {len(progress.deleted)} objects were deleted before it; "
+                        "re-run retention after fixing the cause (permissions: roles/storage.objectUser)."
+                    )
+            if retry_later and time.monotonic() + delay > give_up_at:
                 raise WorkerError(
-                    f"Deleting gs://{spec.bucket_name}/{obj.name} (generation {obj.generation}) failed with "
-                    f"HTTP {status}: {response.text[:300]}. {len(deleted)} objects were deleted before it; "
-                    "re-run retention after fixing the cause (permissions: roles/storage.objectUser)."
+                    f"GCS kept failing while deleting {len(retry_later)} objects of bucket {spec.bucket_name!r} past "
+                    f"retention (retried for {budget.deadline_seconds:.0f}s; last: {last}). "
+                    f"{len(progress.deleted)} objects were deleted and are recorded; nothing else was touched. "
+                    "Re-run retention when GCS is reachable."
                 )
+            if retry_later:
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            pending = retry_later
+        checkpoint("retention.batch_deleted")
         if on_batch:
-            on_batch(len(deleted) + len(kept), total)
-    return deleted, kept
+            on_batch(len(progress.deleted) + len(progress.kept), total)
+
+
+def _transient(exc: Exception) -> bool:
+    """Connection errors, 429 and 5xx: retried (every delete is conditioned, so sending it again is safe)."""
+    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+                      | requests.exceptions.ChunkedEncodingError | ConnectionError
+                      | gexc.TooManyRequests | gexc.ServerError)

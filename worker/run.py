@@ -8,7 +8,9 @@ the I/O in :mod:`matching`, :mod:`loading`, :mod:`publishing`, :mod:`ledger` and
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +18,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import requests
+from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
-from worker.errors import WorkerError
+from worker.checkpoints import checkpoint
+from worker.clients import RetryBudget
+from worker.errors import WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry
 from worker.loading import ensure_datasets, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
-from worker.planning import LoadedObject, generations_digest, overwrite_target, plan_interval_load
+from worker.planning import (
+    MAX_URIS_PER_JOB,
+    IntervalAction,
+    RecordedInterval,
+    decide_interval,
+    overwrite_target,
+    plan_interval_load,
+    recorded_digest,
+)
 from worker.publishing import publish_incremental, publish_overwrite, published_snapshot
-from worker.retention import RetentionOutcome, delete_planned, plan_from_services
+from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
 from worker.spec import ImportSpec, SourceMode
 
 
@@ -36,13 +50,33 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None: ...
 
 
+class IntervalStatus(enum.StrEnum):
+    """What happened to one requested interval in a run."""
+
+    #: Loaded (or reloaded from its complete listing) by this run.
+    LOADED = "loaded"
+    #: Sealed interval: objects the ledger did not know were loaded in addition by this run.
+    ADDED = "added"
+    #: The same object generations as recorded, loaded with the same settings: skipped.
+    UNCHANGED = "unchanged"
+    #: Loaded before and nothing to load now (retention deleted its files, or they are gone):
+    #: its recorded rows are in BigQuery and count as loaded.
+    RETAINED = "retained"
+    #: Never loaded and no files.
+    NO_FILES = "no_files"
+    FAILED = "failed"
+
+
+#: Statuses whose rows are in BigQuery after the run.
+PRESENT = (IntervalStatus.LOADED, IntervalStatus.ADDED, IntervalStatus.UNCHANGED, IntervalStatus.RETAINED)
+
+
 @dataclass
 class IntervalResult:
     """What happened to one requested interval."""
 
     interval_start: datetime
-    #: "loaded", "unchanged" (same generations as recorded: skipped), "no_files" or "failed".
-    status: str
+    status: IntervalStatus
     suffix: str
     files: int = 0
     bytes: int = 0
@@ -69,8 +103,9 @@ class ImportSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     published: str | None = None
     publish_job_id: str | None = None
+    publish_error: str | None = None
 
-    def with_status(self, *statuses: str) -> list[IntervalResult]:
+    def with_status(self, *statuses: IntervalStatus) -> list[IntervalResult]:
         return [r for r in self.intervals if r.status in statuses]
 
     @property
@@ -101,18 +136,22 @@ def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
 
 def run_import(
     *, spec: ImportSpec, window_start: datetime, window_end: datetime, gcs: storage.Client, bq: bigquery.Client,
-    reporter: Reporter, retry=None,
+    reporter: Reporter, budget: RetryBudget | None = None,
 ) -> ImportSummary:
     """Load every interval in ``[window_start, window_end)`` and publish it.
 
     Intervals are independent: one that fails does not stop the others, and each
     finished interval is durable (raw table, clean table, ledger). Intervals with
-    no files are reported as such, not treated as errors.
+    no files are reported as such, not treated as errors. What happens to each
+    interval is decided by :func:`worker.planning.decide_interval`. The bucket is
+    listed *before* the ledger is read, so a retention that seals an interval after
+    the read cannot have deleted anything the listing missed.
 
     Raises:
         WorkerError: after the whole window was processed, when any interval failed
             (the message lists each failed interval and why).
     """
+    budget = budget or RetryBudget()
     summary = ImportSummary(spec=spec, window_start=window_start, window_end=window_end)
     starts = list(spec.interval.starts_between(window_start, window_end))
     if not starts:
@@ -123,9 +162,11 @@ def run_import(
     with _timed(summary.seconds, "list"):
         matched = match_objects(
             spec,
-            list_objects(gcs, spec, retry=retry, on_page=lambda n: reporter.info(f"Listed {n} objects under {prefix}")),
+            list_objects(gcs, spec, retry=budget.retry,
+                         on_page=lambda n: reporter.info(f"Listed {n} objects under {prefix}")),
             intervals=starts,
         )
+    checkpoint("import.listed")
     summary.listed, summary.ignored = matched.listed, matched.ignored
     summary.outside_window, summary.unparseable = matched.outside_window, matched.unparseable
     reporter.info(
@@ -137,20 +178,16 @@ def run_import(
                          f"{spec.effective_timestamp_format!r}")
 
     with _timed(summary.seconds, "load"):
-        ensure_datasets(bq, spec, retry=retry)
-        ledger = Ledger(bq, spec)
+        ensure_datasets(bq, spec, budget=budget)
+        ledger = Ledger(bq, spec, budget=budget)
         ledger.ensure()
-        recorded_by_interval: dict[datetime, dict[str, int]] = {}
-        previous_by_interval: dict[datetime, LoadedObject] = {}
-        for obj in ledger.recorded(start=starts[0], end=spec.interval.next_start(starts[-1])):
-            recorded_by_interval.setdefault(obj.interval_start, {})[obj.name] = obj.generation
-            previous_by_interval[obj.interval_start] = obj  # interval-wide fields are the same on every row
+        records = ledger.recorded_intervals(start=starts[0], end=spec.interval.next_start(starts[-1]))
 
+    attempt_token = secrets.token_hex(4)
     for position, start in enumerate(starts, 1):
-        objects = matched.by_interval.get(start, [])
-        result = _import_interval(spec=spec, start=start, objects=objects, recorded=recorded_by_interval.get(start),
-                                  previous=previous_by_interval.get(start), bq=bq, ledger=ledger,
-                                  summary=summary, reporter=reporter)
+        result = _import_interval(spec=spec, start=start, objects=matched.by_interval.get(start, []),
+                                  recorded=records.get(start), bq=bq, ledger=ledger, summary=summary,
+                                  reporter=reporter, budget=budget, attempt_token=attempt_token)
         summary.intervals.append(result)
         reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
                       + (f", {result.files} files, {result.rows} rows" if result.files else "")
@@ -158,75 +195,111 @@ def run_import(
 
     if spec.mode is SourceMode.Overwrite:
         with _timed(summary.seconds, "publish"):
-            _publish_newest(spec=spec, bq=bq, ledger=ledger, summary=summary, reporter=reporter)
+            try:
+                _publish_newest(spec=spec, bq=bq, ledger=ledger, summary=summary, reporter=reporter, budget=budget)
+            except WorkerError as exc:
+                summary.publish_error = str(exc)
 
-    failed = summary.with_status("failed")
-    if failed:
-        details = "; ".join(f"{r.suffix}: {r.error}" for r in failed)
-        raise WorkerError(f"{len(failed)} of {len(starts)} interval(s) of {spec.name!r} failed to load: {details}")
+    failed = summary.with_status(IntervalStatus.FAILED)
+    if failed or summary.publish_error:
+        details = "; ".join([*(f"{r.suffix}: {r.error}" for r in failed), *([summary.publish_error] if summary.publish_error else [])])
+        raise WorkerError(f"{len(failed)} of {len(starts)} interval(s) of {spec.name!r} failed to load"
+                          + (" and publishing failed" if summary.publish_error else "") + f": {details}")
     return summary
 
 
 def _import_interval(
-    *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: dict[str, int] | None,
-    previous: LoadedObject | None, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter,
+    *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
+    bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter, budget: RetryBudget,
+    attempt_token: str,
 ) -> IntervalResult:
     suffix = spec.interval.table_suffix(start)
-    if not objects:
-        return IntervalResult(interval_start=start, status="no_files", suffix=suffix, previously_loaded=bool(recorded))
-    plan = plan_interval_load(spec, interval_start=start, objects=objects, recorded=recorded,
-                              previous_load=previous.loaded_at if previous else None,
-                              recorded_digest=previous.digest if previous else None)
-    result = IntervalResult(interval_start=start, status="unchanged", suffix=suffix, files=len(plan.objects),
-                            bytes=plan.total_bytes, raw_table=plan.raw_table_id, digest=plan.digest,
-                            previously_loaded=bool(recorded))
-    if plan.skip:
-        result.rows = previous.interval_rows if previous else 0
-        reporter.info(f"Interval {suffix} already holds these {len(plan.objects)} object generations: load skipped")
+    decision = decide_interval(spec, interval_start=start, listed=objects, recorded=recorded)
+    result = IntervalResult(interval_start=start, status=IntervalStatus.NO_FILES, suffix=suffix, digest=decision.digest,
+                            previously_loaded=recorded is not None, raw_table=spec.raw_table_id(start) if recorded else "")
+    if recorded is not None:
+        result.rows = recorded.interval_rows
+    action = decision.action
+    if action is IntervalAction.NO_FILES:
         return result
+    if action is IntervalAction.SKIP:
+        result.status, result.files, result.bytes = IntervalStatus.UNCHANGED, len(objects), sum(o.size for o in objects)
+        reporter.info(f"Interval {suffix} already holds these {len(objects)} object generations: load skipped")
+        return result
+    if action is IntervalAction.KEEP:
+        assert recorded is not None
+        result.status, result.files = IntervalStatus.RETAINED, len(recorded.objects)
+        result.bytes = sum(o.size for o in recorded.objects)
+        why = (f"sealed by retention ({len(recorded.deleted_names)} of its {len(recorded.objects)} files deleted)"
+               if recorded.sealed else "its files are gone")
+        reporter.info(f"Interval {suffix} was loaded before and is {why}: its {recorded.interval_rows} rows stay as loaded")
+        return result
+    if action is IntervalAction.REFUSE:
+        names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])
+        result.status = IntervalStatus.FAILED
+        result.error = (
+            f"interval {suffix} is sealed (retention deleted or is deleting its loaded files, so BigQuery holds the only "
+            f"copy of their rows) and {len(decision.conflicts)} of its loaded objects were re-uploaded since: {names}. "
+            "Nothing was changed. To load the new content, upload it under a new object name (it is then loaded in "
+            "addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
+        )
+        return result
+    append = action is IntervalAction.ADD
+    plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
+                              previous_load=recorded.loaded_at if recorded else None, append=append,
+                              attempt_token=attempt_token)
+    result.files, result.bytes, result.raw_table = len(plan.objects), plan.total_bytes, plan.raw_table_id
     try:
         with _timed(summary.seconds, "load"):
-            reporter.info(f"Interval {suffix}: loading {len(plan.objects)} files ({plan.total_bytes} bytes) "
-                          f"in {len(plan.batches)} load job(s) into {plan.raw_table_id}")
+            verb = "adding" if append else "loading"
+            reporter.info(f"Interval {suffix}: {verb} {len(plan.objects)} files ({plan.total_bytes} bytes) "
+                          f"in {len(plan.batches)} load job(s) into {plan.raw_table_id}"
+                          + (" (sealed interval: loaded in addition to its recorded rows)" if append else ""))
             done = 0
 
             def progress(job_id: str, reattached: bool) -> None:
                 nonlocal done
                 done += 1
                 verb = "reattached to" if reattached else "finished"
-                reporter.info(f"Interval {suffix}: {verb} load job {done}/{len(plan.batches)} ({job_id})")
+                reporter.info(f"Interval {suffix}: {verb} job {done}/{len(plan.batches)} ({job_id})")
 
-            outcome = load_interval(bq, spec, plan, on_job_done=progress)
-            result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema)
+            outcome = load_interval(bq, spec, plan, budget=budget, on_job_done=progress)
+            result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema,
+                                                  budget=budget)
         with _timed(summary.seconds, "publish"):
             job_ids = list(outcome.job_ids)
             if spec.mode is SourceMode.Incremental:
                 job_ids.append(publish_incremental(bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
-                                                   raw_schema=outcome.schema))
-            ledger.record_interval(
-                interval_start=start,
-                entries=[LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                                     job_id=outcome.job_ids[i // len(plan.batches[0])])
-                         for i, o in enumerate(plan.objects)],
-                interval_rows=outcome.rows, raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest,
-            )
-    except WorkerError as exc:
-        result.status, result.error = "failed", str(exc)
+                                                   raw_schema=outcome.schema, budget=budget))
+                checkpoint("import.published")
+            entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
+                                   job_id=outcome.job_ids[min(i // MAX_URIS_PER_JOB, len(outcome.job_ids) - 1)])
+                       for i, o in enumerate(plan.objects)]
+            if append and recorded is not None:
+                entries += [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
+                            for o in recorded.objects]
+            ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
+                                   raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
+            checkpoint("import.recorded")
+    except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
+        result.status = IntervalStatus.FAILED
+        result.error = str(exc) if isinstance(exc, WorkerError) else str(
+            explain_bigquery_error(exc, table=plan.raw_table_id, action=f"importing interval {suffix}"))
         return result
-    result.status, result.rows, result.job_ids = "loaded", outcome.rows, tuple(job_ids)
-    result.reattached_jobs = outcome.reattached
+    result.status = IntervalStatus.ADDED if append else IntervalStatus.LOADED
+    result.rows, result.job_ids, result.reattached_jobs = outcome.rows, tuple(job_ids), outcome.reattached
     return result
 
 
 def _schema_change(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,
-                   schema: tuple[bigquery.SchemaField, ...]) -> str | None:
+                   schema: tuple[bigquery.SchemaField, ...], budget: RetryBudget) -> str | None:
     """How this interval's columns differ from the previous loaded interval's, or None when they match."""
     previous = ledger.previous_interval(start)
     if previous is None:
         return None
     try:
-        before = bq.get_table(spec.raw_table_id(previous)).schema
-    except Exception:  # the previous raw table was dropped by someone: nothing to compare
+        before = bq.get_table(spec.raw_table_id(previous), retry=budget.retry, timeout=budget.request_timeout).schema
+    except gexc.NotFound:  # the previous raw table was dropped by someone: nothing to compare
         return None
     old = [(f.name, f.field_type, f.mode) for f in before]
     new = [(f.name, f.field_type, f.mode) for f in schema]
@@ -238,42 +311,61 @@ def _schema_change(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, sta
             f"before {old}, now {new}")
 
 
+#: Publish rounds before giving up on a snapshot that concurrent runs keep moving.
+_MAX_PUBLISH_ROUNDS = 5
+
+
 def _publish_newest(*, spec: ImportSpec, bq: bigquery.Client, ledger: Ledger, summary: ImportSummary,
-                    reporter: Reporter) -> None:
-    target = overwrite_target(ledger.loaded_intervals())
-    if target is None:
-        return
-    this_run = {r.interval_start: r for r in summary.intervals if r.status in ("loaded", "unchanged")}
-    if target in this_run:
-        digest = this_run[target].digest
-    else:
-        recorded = ledger.recorded(start=target, end=spec.interval.next_start(target))
-        digest = next((o.digest for o in recorded if o.digest), None) or generations_digest(
-            spec, target, [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded]
-        )
-    suffix = spec.interval.table_suffix(target)
-    summary.published = suffix
-    if published_snapshot(bq, spec) == (suffix, digest):
-        reporter.info(f"{spec.clean_table_id} already holds interval {suffix}: nothing to publish")
-        return
-    newer_than_window = target > summary.intervals[-1].interval_start
-    reporter.info(f"Publishing interval {suffix} to {spec.clean_table_id}"
-                  + (" (newer than this window: the backfill leaves the snapshot as it is)" if newer_than_window else ""))
-    summary.publish_job_id = publish_overwrite(bq, spec, raw_table_id=spec.raw_table_id(target), suffix=suffix,
-                                               digest=digest)
+                    reporter: Reporter, budget: RetryBudget) -> None:
+    """Make the Overwrite clean table hold the newest loaded interval that has rows.
+
+    After each copy the ledger is read again: a concurrent run may have recorded a newer
+    interval while this one copied an older one, and then this run publishes the newer one
+    too. The table therefore ends on the newest interval whichever run finishes last.
+    """
+    this_run = {r.interval_start: r for r in summary.intervals if r.status in PRESENT}
+    for _ in range(_MAX_PUBLISH_ROUNDS):
+        target = overwrite_target(ledger.snapshot_candidates(), allow_empty=spec.allow_empty_snapshot)
+        if target is None:
+            return
+        if target in this_run and this_run[target].status is not IntervalStatus.RETAINED:
+            digest = this_run[target].digest
+        else:
+            records = ledger.recorded_intervals(start=target, end=spec.interval.next_start(target))
+            digest = recorded_digest(spec, records[target])
+        suffix = spec.interval.table_suffix(target)
+        summary.published = suffix
+        current = published_snapshot(bq, spec, budget=budget)
+        if current == (suffix, digest):
+            reporter.info(f"{spec.clean_table_id} holds interval {suffix}: nothing (more) to publish")
+            return
+        newer_than_window = target > summary.intervals[-1].interval_start
+        reporter.info(f"Publishing interval {suffix} to {spec.clean_table_id}"
+                      + (" (newer than this window: the backfill leaves the snapshot as it is)" if newer_than_window else ""))
+        checkpoint("import.before_publish")
+        summary.publish_job_id = publish_overwrite(bq, spec, raw_table_id=spec.raw_table_id(target), suffix=suffix,
+                                                   digest=digest, budget=budget, previous=current)
+        checkpoint("import.published")
+    reporter.warning(f"{spec.clean_table_id}: concurrent runs kept recording newer intervals; the next run re-checks")
 
 
 def run_retention(
     *, spec: ImportSpec, gcs: storage.Client, bq: bigquery.Client, reporter: Reporter, as_of: datetime,
-    dry_run: bool, retry=None,
+    dry_run: bool, budget: RetryBudget | None = None,
 ) -> RetentionSummary:
-    """Delete (or with ``dry_run`` only report) loaded objects of intervals past retention."""
+    """Delete (or with ``dry_run`` only report) loaded objects of intervals past retention.
+
+    Order: plan (ledger, then listing) → seal the intervals it deletes from → delete in
+    batches → stamp ``deleted_at``. A crash at any point leaves the interval sealed, so no
+    import can rebuild it from what is left; the next retention finishes the deletes.
+    """
+    budget = budget or RetryBudget()
     seconds: dict[str, float] = {}
-    ledger = Ledger(bq, spec)
+    ledger = Ledger(bq, spec, budget=budget)
     with _timed(seconds, "plan"):
-        ensure_datasets(bq, spec, retry=retry)
+        ensure_datasets(bq, spec, budget=budget)
         ledger.ensure()
-        plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, retry=retry)
+        plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, budget=budget)
     reporter.info(
         f"Retention for {spec.name!r}: intervals ending before {plan.cutoff.isoformat()} are past "
         f"{spec.retention_days} days; {len(plan.to_delete)} loaded objects ({plan.bytes_to_free} bytes) to delete, "
@@ -284,12 +376,18 @@ def run_retention(
         for obj in plan.to_delete:
             reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})")
         return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)
+    checkpoint("retention.planned")
     with _timed(seconds, "retention"):
-        deleted, kept = delete_planned(
-            spec=spec, gcs=gcs, plan=plan,
-            on_batch=lambda done, total: reporter.info(f"Deleted {done}/{total} objects"),
-        )
-        outcome.deleted = deleted
-        outcome.kept_changed.extend(kept)
-        ledger.mark_deleted([*deleted, *plan.already_gone], deleted_at=datetime.now(UTC))
+        ledger.seal(plan.intervals, sealed_at=datetime.now(UTC))
+        checkpoint("retention.sealed")
+        progress = DeleteProgress()
+        try:
+            delete_planned(spec=spec, gcs=gcs, plan=plan, budget=budget, progress=progress,
+                           on_batch=lambda done, total: reporter.info(f"Deleted {done}/{total} objects"))
+        finally:
+            # Record what was deleted even when a later batch failed (the ledger must know).
+            outcome.deleted = progress.deleted
+            outcome.kept_changed.extend(progress.kept)
+            checkpoint("retention.deleted")
+            ledger.mark_deleted([*progress.deleted, *plan.already_gone], deleted_at=datetime.now(UTC))
     return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)

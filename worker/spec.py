@@ -133,6 +133,9 @@ class ImportSpec:
     start_date: str | None = None
     #: Column that tags each row of an Incremental clean table with its interval start.
     interval_column: str = "_interval_start"
+    #: Overwrite only: let an interval without rows replace the snapshot (off: a header-only or
+    #: empty drop never replaces a good snapshot; the blocking ``rows_loaded`` check fails instead).
+    allow_empty_snapshot: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -191,6 +194,8 @@ class ImportSpec:
             not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format
         ):
                 self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
+        if not isinstance(self.allow_empty_snapshot, bool):
+            self._fail("allow_empty_snapshot", f"is {self.allow_empty_snapshot!r}", "use true or false")
         if self.start_date is not None:
             try:
                 parse_iso(str(self.start_date))
@@ -221,7 +226,11 @@ class ImportSpec:
 
     def raw_table_id(self, interval_start: datetime) -> str:
         """``project.dataset.table__suffix`` of the raw table for one interval."""
-        return f"{self.project_id}.{self.raw_dataset_name}.{self.destination_table}__{self.interval.table_suffix(interval_start)}"
+        return self.raw_table_for_suffix(self.interval.table_suffix(interval_start))
+
+    def raw_table_for_suffix(self, suffix: str) -> str:
+        """The raw table of the interval whose table suffix is ``suffix`` (``YYYYMMDD[HH]``)."""
+        return f"{self.project_id}.{self.raw_dataset_name}.{self.destination_table}__{suffix}"
 
     @property
     def clean_table_id(self) -> str:
@@ -236,7 +245,9 @@ class ImportSpec:
         """A short hash of the fields that change what a load job does (part of job ids)."""
         load_fields = {
             k: v for k, v in self.to_dict().items()
-            if k not in {"retention_days", "key_prefix", "start_date", "location"}
+            # Fields that do not change what a load job reads or writes; leaving them out also keeps
+            # the digest of existing specs (an upgrade that adds such a field must not reload anything).
+            if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot"}
         }
         return hashlib.sha256(json.dumps(load_fields, sort_keys=True).encode()).hexdigest()[:12]
 

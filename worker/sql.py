@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 _PART_RE = re.compile(r"^[A-Za-z0-9_\-.:]+$")
-_COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def quote_table(table_id: str) -> str:
@@ -21,7 +20,11 @@ def quote_table(table_id: str) -> str:
 
 
 def quote_column(name: str) -> str:
-    """A column name, backtick-quoted; raises ValueError for names BigQuery could not have produced."""
-    if not _COLUMN_RE.match(name):
+    """A column name as a quoted identifier (backslashes and backticks escaped).
+
+    Columns come from BigQuery's own schemas, which allow flexible names (``user-id``, ``2fa``,
+    spaces); identifiers from configuration are validated by the spec before they get here.
+    """
+    if not isinstance(name, str) or not name or len(name) > 300 or any(ch in name for ch in "\n\r\x00"):
         raise ValueError(f"refusing to use {name!r} as a column name in SQL")
-    return f"`{name}`"
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"

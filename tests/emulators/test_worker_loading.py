@@ -22,12 +22,15 @@ from tests.emulators.worker_helpers import (
     table_rows,
     write_spec,
 )
+from worker.clients import RetryBudget
 from worker.jobs import run_or_reattach
 from worker.ledger import asset_id
 from worker.loading import load_interval, load_job_config
 from worker.matching import list_objects, match_objects
 from worker.planning import plan_interval_load
 from worker.publishing import published_snapshot
+
+BUDGET = RetryBudget(deadline_seconds=30)
 
 DAYS = [day(5), day(6), day(7)]
 ROWS = [3, 4, 6]  # different per interval, so a row from the wrong interval shows up in the counts
@@ -122,10 +125,10 @@ def test_load_interval_twice_reattaches_and_does_not_duplicate(bucket, gcs_clien
     drop_days(bucket, spec, [day(5)], rows=4)
     import_window(spec, gcs_client, bq_client, day(4))  # creates the datasets (no files for 01-04)
     objects = match_objects(spec, list_objects(gcs_client, spec)).by_interval[day(5)]
-    plan = plan_interval_load(spec, interval_start=day(5), objects=objects, recorded=None)
+    plan = plan_interval_load(spec, interval_start=day(5), objects=objects)
 
-    first = load_interval(bq_client, spec, plan)
-    second = load_interval(bq_client, spec, plan)
+    first = load_interval(bq_client, spec, plan, budget=BUDGET)
+    second = load_interval(bq_client, spec, plan, budget=BUDGET)
 
     assert first.reattached == 0
     assert len(first.job_ids) == 2  # one load job + the copy job
@@ -142,16 +145,16 @@ def test_batch_split_loads_every_file(bucket, gcs_client, bq_client, unique_name
         drop_days(bucket, spec, [day(5)], rows=i + 1, seed=i, file_name=f"part{i}.parquet")
     import_window(spec, gcs_client, bq_client, day(4))  # creates the datasets
     objects = match_objects(spec, list_objects(gcs_client, spec)).by_interval[day(5)]
-    plan = plan_interval_load(spec, interval_start=day(5), objects=objects, recorded=None, max_uris=2)
+    plan = plan_interval_load(spec, interval_start=day(5), objects=objects, max_uris=2)
     assert [len(b) for b in plan.batches] == [2, 2, 1]
 
     done: list[str] = []
-    outcome = load_interval(bq_client, spec, plan, on_job_done=lambda job_id, again: done.append(job_id))
+    outcome = load_interval(bq_client, spec, plan, budget=BUDGET, on_job_done=lambda job_id, again: done.append(job_id))
 
     assert len(done) == 3 and len(outcome.job_ids) == 4  # three loads, one copy
     assert count_rows(bq_client, plan.raw_table_id) == 1 + 2 + 3 + 4 + 5
     # a second run reattaches to the finished copy (the raw table is complete) and still holds each row once
-    again = load_interval(bq_client, spec, plan)
+    again = load_interval(bq_client, spec, plan, budget=BUDGET)
     assert again.reattached == 1 and again.job_ids == outcome.job_ids[-1:]
     assert count_rows(bq_client, plan.raw_table_id) == 15
     # sample addresses are distinct across seeds 0..4, so 15 distinct rows means every file once
@@ -182,26 +185,25 @@ def test_run_or_reattach_moves_past_a_failed_attempt(bq_client, unique_name):
         return bq_client.query("SELECT 1 AS x", job_id=job_id)
 
     with pytest.raises(GoogleAPIError):
-        run_or_reattach(bq_client, base, failing)
-    job, reattached = run_or_reattach(bq_client, base, working)
+        run_or_reattach(bq_client, base, failing, budget=BUDGET)
+    job, reattached = run_or_reattach(bq_client, base, working, budget=BUDGET)
     assert (job.job_id, reattached) == (f"{base}_a1", False)
-    job, reattached = run_or_reattach(bq_client, base, working)
+    job, reattached = run_or_reattach(bq_client, base, working, budget=BUDGET)
     assert (job.job_id, reattached) == (f"{base}_a1", True)
 
 
-def test_rerun_after_failed_copy_and_expired_staging_loads_again(bucket, gcs_client, bq_client, unique_name):
-    """A failed run keeps its staging table for a day so a re-run can reattach to the loads that finished.
+def test_rerun_after_a_worker_died_before_the_copy_loads_again(bucket, gcs_client, bq_client, unique_name):
+    """A worker that died after its load job, before the copy: its staging table is its own (and expires);
+    the re-run is a new attempt with its own staging table and load jobs, and loads the interval once.
 
-    Once that staging table has expired, the re-run must not reattach to those load jobs: their output
-    is gone. Simulated here: the load job ran under its deterministic id (a worker that died before the
-    copy), then the staging table disappeared (its one-day expiry; bqemulator does not store expiries,
-    so it is deleted by hand).
+    Simulated here: the load job ran under attempt ``t0``'s ids, then the staging table disappeared (its
+    one-day expiry; bqemulator does not store expiries, so it is deleted by hand).
     """
     spec = make_spec(bucket.name, unique_name)
     drop_days(bucket, spec, [day(5)], rows=4)
     import_window(spec, gcs_client, bq_client, day(4))  # creates the datasets
     objects = match_objects(spec, list_objects(gcs_client, spec)).by_interval[day(5)]
-    plan = plan_interval_load(spec, interval_start=day(5), objects=objects, recorded=None)
+    plan = plan_interval_load(spec, interval_start=day(5), objects=objects)
     bq_client.load_table_from_uri(list(plan.batches[0]), plan.staging_table_id, job_id=f"{plan.load_job_base(0, spec=spec)}_a0",
                                   job_config=load_job_config(spec, first_batch=True)).result()
     bq_client.delete_table(plan.staging_table_id)
@@ -224,7 +226,7 @@ def test_run_or_reattach_waits_on_a_job_another_worker_started(bq_client, unique
         bq_client.query("SELECT 2 AS x", job_id=job_id).result()
         raise Conflict(f"Already Exists: Job test-project:US.{job_id}")
 
-    job, reattached = run_or_reattach(bq_client, base, other_worker_won)
+    job, reattached = run_or_reattach(bq_client, base, other_worker_won, budget=BUDGET)
 
-    assert (job.job_id, reattached) == (f"{base}_a0", False)
+    assert (job.job_id, reattached) == (f"{base}_a0", True), "waited on the other worker's job"
     assert [tuple(r.values()) for r in job.result()] == [(2,)]

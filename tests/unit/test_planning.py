@@ -9,7 +9,18 @@ import pytest
 
 from tests.unit.test_spec import BASE
 from worker.matching import ObjectInfo
-from worker.planning import LoadedObject, batch_uris, overwrite_target, plan_interval_load, plan_retention
+from worker.planning import (
+    IntervalAction,
+    LoadedObject,
+    RecordedInterval,
+    SnapshotCandidate,
+    batch_uris,
+    decide_interval,
+    generations_digest,
+    overwrite_target,
+    plan_interval_load,
+    plan_retention,
+)
 from worker.spec import ImportSpec
 
 SPEC = ImportSpec(**BASE)
@@ -30,46 +41,118 @@ def test_uris_batch_at_ten_thousand(count: int) -> None:
 
 
 def test_job_ids_are_deterministic_and_depend_on_generations() -> None:
-    first = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=None)
-    again = plan_interval_load(SPEC, interval_start=DAY, objects=list(reversed(objs(3))), recorded=None)
-    reuploaded = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3, generation=2), recorded=None)
+    first = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3))
+    again = plan_interval_load(SPEC, interval_start=DAY, objects=list(reversed(objs(3))))
+    reuploaded = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3, generation=2))
     assert first.load_job_base(0, spec=SPEC) == again.load_job_base(0, spec=SPEC)
     assert first.digest != reuploaded.digest
     assert first.load_job_base(0, spec=SPEC) != reuploaded.load_job_base(0, spec=SPEC)
     assert first.raw_table_id.endswith(".oso_raw_sources.passport_scores__20240105")
-    assert first.staging_table_id == f"{first.raw_table_id}__staging_{first.load_key}"
+    assert first.staging_table_id == f"{first.raw_table_id}__staging_{first.load_key}_t0"
+
+
+def test_attempts_get_private_staging_tables_and_load_jobs_but_share_the_copy() -> None:
+    """Concurrent or retried attempts never share (or drop) a staging table; the copy id is the same for all,
+    so only one attempt ever writes the raw table for one load."""
+    a = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), attempt_token="aaaa")
+    b = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), attempt_token="bbbb")
+    assert a.staging_table_id != b.staging_table_id
+    assert a.load_job_base(0, spec=SPEC) != b.load_job_base(0, spec=SPEC)
+    assert a.copy_job_base(spec=SPEC) == b.copy_job_base(spec=SPEC)
+    added = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), attempt_token="aaaa", append=True)
+    assert added.copy_job_base(spec=SPEC).endswith("_append") and added.load_key != a.load_key
 
 
 def test_load_key_changes_with_the_previous_load_but_digest_does_not() -> None:
     """The same files loaded again after the interval held other files get new job ids (no stale reattach)."""
     earlier = datetime(2024, 1, 6, 8, tzinfo=UTC)
     later = datetime(2024, 1, 6, 9, tzinfo=UTC)
-    a = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=earlier)
-    b = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=later)
-    again = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=None, previous_load=earlier)
+    a = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), previous_load=earlier)
+    b = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), previous_load=later)
+    again = plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), previous_load=earlier)
     assert a.digest == b.digest
     assert a.load_key != b.load_key
     assert a.load_job_base(0, spec=SPEC) != b.load_job_base(0, spec=SPEC)
     assert a.load_key == again.load_key, "a retry of the same load keeps its ids"
 
 
-def test_skip_only_when_recorded_generations_are_identical() -> None:
-    recorded = {o.name: o.generation for o in objs(3)}
-    assert plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=recorded).skip
-    assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=None).skip
-    assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(3, generation=2), recorded=recorded).skip
-    assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(4), recorded=recorded).skip, "new file"
-    assert not plan_interval_load(SPEC, interval_start=DAY, objects=objs(2), recorded=recorded).skip, "file removed"
-    loaded_with = plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=None).digest
-    assert plan_interval_load(SPEC, interval_start=DAY, objects=objs(3), recorded=recorded, recorded_digest=loaded_with).skip
+def record(objects: list[ObjectInfo], *, sealed: bool = False, deleted: set[str] = frozenset(), rows: int = 30,
+           spec: ImportSpec = SPEC) -> RecordedInterval:
+    rows_ = [LoadedObject(interval_start=DAY, name=o.name, generation=o.generation, size=o.size, deleted=o.name in deleted,
+                          interval_rows=rows, loaded_at=datetime(2024, 1, 6, tzinfo=UTC),
+                          digest=generations_digest(spec, DAY, objects), sealed=sealed)
+             for o in objects]
+    return RecordedInterval.from_rows(rows_)
+
+
+def decide(objects: list[ObjectInfo], recorded: RecordedInterval | None, spec: ImportSpec = SPEC):
+    return decide_interval(spec, interval_start=DAY, listed=objects, recorded=recorded)
+
+
+def test_open_interval_skips_only_when_recorded_generations_and_settings_are_identical() -> None:
+    recorded = record(objs(3))
+    assert decide(objs(3), recorded).action is IntervalAction.SKIP
+    assert decide(objs(3), None).action is IntervalAction.LOAD
+    assert decide([], None).action is IntervalAction.NO_FILES
+    assert decide(objs(3, generation=2), recorded).action is IntervalAction.LOAD, "re-uploaded"
+    assert decide(objs(4), recorded).action is IntervalAction.LOAD, "new file"
+    removed = decide(objs(2), recorded)
+    assert removed.action is IntervalAction.LOAD and len(removed.to_load) == 2, "file removed: the interval is rebuilt"
     changed_settings = ImportSpec(**{**BASE, "max_bad_records": 5})
-    assert not plan_interval_load(changed_settings, interval_start=DAY, objects=objs(3), recorded=recorded,
-                                  recorded_digest=loaded_with).skip, "load settings changed since the load"
+    assert decide(objs(3), recorded, changed_settings).action is IntervalAction.LOAD, "load settings changed since the load"
 
 
-def test_overwrite_target_is_newest_ever_loaded() -> None:
+def test_open_interval_whose_files_are_all_gone_keeps_its_rows() -> None:
+    """Never replace loaded rows with nothing: a recorded interval without files is kept (and counts as loaded)."""
+    recorded = record(objs(3))
+    decision = decide([], recorded)
+    assert decision.action is IntervalAction.KEEP
+    assert decision.digest == recorded.digest, "the data version stays the one it was loaded with"
+
+
+@pytest.mark.parametrize("deleted", [set(), {objs(103)[0].name}, {o.name for o in objs(103)[:100]}])
+def test_sealed_interval_is_never_rebuilt_from_fewer_objects(deleted: set[str]) -> None:
+    """Issue 8.1: 103 files loaded, retention sealed the interval and deleted some (or none yet): the 3 (or 102,
+    or 103) files left never replace the interval."""
+    everything = objs(103)
+    recorded = record(everything, sealed=True, deleted=deleted)
+    left = [o for o in everything if o.name not in deleted]
+    decision = decide(left, recorded)
+    assert decision.action is IntervalAction.KEEP and decision.to_load == ()
+    assert decision.digest == recorded.digest
+
+
+def test_rows_deleted_by_an_older_release_seal_the_interval() -> None:
+    """Ledgers written before seals existed: a deleted_at stamp alone seals the interval."""
+    recorded = record(objs(5), deleted={objs(5)[0].name})
+    assert recorded.sealed
+    assert decide(objs(5)[1:], recorded).action is IntervalAction.KEEP
+
+
+def test_sealed_interval_adds_new_names_and_refuses_reuploads() -> None:
+    everything = objs(4)
+    recorded = record(everything[:3], sealed=True, deleted={everything[0].name})
+    added = decide(everything[1:], recorded)  # 1 and 2 recorded, 3 is new
+    assert added.action is IntervalAction.ADD
+    assert [o.name for o in added.to_load] == [everything[3].name]
+    assert added.digest == generations_digest(SPEC, DAY, everything), "digest covers every object in BigQuery"
+    reuploaded = [everything[1], ObjectInfo(name=everything[2].name, generation=7, size=100)]
+    refused = decide(reuploaded, recorded)
+    assert refused.action is IntervalAction.REFUSE
+    assert [(o.name, o.generation) for o in refused.conflicts] == [(everything[2].name, 7)]
+    changed_settings = ImportSpec(**{**BASE, "max_bad_records": 5})
+    assert decide(everything[1:3], record(everything[:3], sealed=True, spec=SPEC), changed_settings).action \
+        is IntervalAction.KEEP, "a settings change never reloads a sealed interval"
+
+
+def test_overwrite_target_is_newest_ever_loaded_with_rows() -> None:
+    later = datetime(2024, 1, 7, tzinfo=UTC)
     assert overwrite_target([]) is None
-    assert overwrite_target([datetime(2024, 1, 7, tzinfo=UTC), DAY]) == datetime(2024, 1, 7, tzinfo=UTC)
+    assert overwrite_target([SnapshotCandidate(later, 4), SnapshotCandidate(DAY, 3)]) == later
+    empty_newest = [SnapshotCandidate(later, 0), SnapshotCandidate(DAY, 3)]
+    assert overwrite_target(empty_newest) == DAY, "an empty interval never replaces a good snapshot"
+    assert overwrite_target(empty_newest, allow_empty=True) == later
+    assert overwrite_target([SnapshotCandidate(DAY, 0)]) is None
 
 
 def loaded(day: int, name: str, generation: int = 1, deleted: bool = False) -> LoadedObject:
