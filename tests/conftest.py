@@ -1,7 +1,8 @@
 """Shared fixtures: the local emulators (started once per session) and per-test buckets and datasets.
 
 Tests are grouped by folder, and each folder's tests get its marker:
-``tests/unit`` (no services), ``tests/emulators`` (GCS and BigQuery emulators),
+``tests/unit`` (no services), ``tests/emulators`` (GCS and BigQuery emulators), ``tests/faults``
+(the emulators, with crashes, races and outages injected),
 ``tests/docker`` (Docker engine and worker image), ``tests/kind`` (a kind cluster).
 """
 
@@ -16,7 +17,7 @@ import pytest
 
 from localdev.services import LocalServices, run_local_services
 
-_FOLDER_MARKERS = {"unit": "unit", "emulators": "emulators", "docker": "docker", "kind": "kind"}
+_FOLDER_MARKERS = {"unit": "unit", "emulators": "emulators", "faults": "faults", "docker": "docker", "kind": "kind"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

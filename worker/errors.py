@@ -13,7 +13,8 @@ def explain_gcs_error(exc: Exception, *, bucket: str, action: str) -> WorkerErro
     """A WorkerError for a GCS client error, naming the bucket and the fix."""
     if isinstance(exc, gexc.RetryError):
         return WorkerError(
-            f"GCS could not be reached while {action} on bucket {bucket!r} (retried with backoff until the deadline): "
+            f"GCS could not be reached or kept failing while {action} on bucket {bucket!r} (retried with backoff "
+            "until the deadline): "
             f"{_first_line(exc)}. Check the network or STORAGE_EMULATOR_HOST, then re-run."
         )
     if isinstance(exc, gexc.NotFound):
@@ -31,7 +32,8 @@ def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> Worker
     """A WorkerError for a BigQuery client or job error, naming the table."""
     if isinstance(exc, gexc.RetryError):
         return WorkerError(
-            f"BigQuery could not be reached while {action} ({table}; retried with backoff until the deadline): "
+            f"BigQuery could not be reached or kept failing while {action} ({table}; retried with backoff until "
+            "the deadline): "
             f"{_first_line(exc)}. Check the network or BIGQUERY_EMULATOR_HOST, then re-run."
         )
     if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):

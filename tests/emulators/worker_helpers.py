@@ -20,6 +20,7 @@ from typing import Any
 from google.cloud import bigquery, storage
 
 from localdev.samples import SCORES_SCHEMA, encode_rows, score_rows, upload
+from worker.clients import RetryBudget
 from worker.reporting import LogReporter
 from worker.run import ImportSummary, RetentionSummary, run_import, run_retention
 from worker.spec import ImportSpec
@@ -73,15 +74,17 @@ def drop_days(bucket: storage.Bucket, spec: ImportSpec, days: Sequence[datetime]
 
 
 def import_window(spec: ImportSpec, gcs: storage.Client, bq: bigquery.Client, start: datetime,
-                  end: datetime | None = None) -> ImportSummary:
+                  end: datetime | None = None, *, budget: RetryBudget | None = None) -> ImportSummary:
     """``run_import`` in-process for ``[start, end)`` (one interval when ``end`` is omitted)."""
     end = end or spec.interval.next_start(start)
-    return run_import(spec=spec, window_start=start, window_end=end, gcs=gcs, bq=bq, reporter=LogReporter())
+    return run_import(spec=spec, window_start=start, window_end=end, gcs=gcs, bq=bq, reporter=LogReporter(),
+                      budget=budget)
 
 
 def retain(spec: ImportSpec, gcs: storage.Client, bq: bigquery.Client, *, as_of: datetime,
-           dry_run: bool = False) -> RetentionSummary:
-    return run_retention(spec=spec, gcs=gcs, bq=bq, reporter=LogReporter(), as_of=as_of, dry_run=dry_run)
+           dry_run: bool = False, budget: RetryBudget | None = None) -> RetentionSummary:
+    return run_retention(spec=spec, gcs=gcs, bq=bq, reporter=LogReporter(), as_of=as_of, dry_run=dry_run,
+                         budget=budget)
 
 
 def statuses(summary: ImportSummary) -> dict[str, str]:

@@ -1,0 +1,127 @@
+"""Issue 8, items 4-5: an Overwrite clean table is never replaced by a worse one (empty, failed, older)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.emulators.worker_helpers import (
+    count_rows,
+    day,
+    days_in_clean,
+    drop_days,
+    import_window,
+    make_spec,
+    statuses,
+)
+from tests.faults.harness import at_checkpoint
+from worker.clients import RetryBudget
+from worker.errors import WorkerError
+from worker.publishing import published_snapshot
+from worker.reporting import import_checks
+
+
+def csv_spec(bucket, unique_name, **overrides):
+    return make_spec(bucket.name, unique_name, format="CSV", schema=None,
+                     file_match=r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/[a-z0-9_]+\.csv", **overrides)
+
+
+def test_header_only_newest_interval_never_replaces_a_good_snapshot(bucket, gcs_client, bq_client, unique_name):
+    """Item 4: observed before, a header-only CSV for the newest interval took the clean table from 4 rows to 0."""
+    spec = csv_spec(bucket, unique_name)
+    bucket.blob("drops/2024-01-05/scores.csv").upload_from_string("day,address,score\n2024-01-05,a,1\n2024-01-05,b,2\n"
+                                                                  "2024-01-05,c,3\n2024-01-05,d,4\n")
+    import_window(spec, gcs_client, bq_client, day(5))
+    assert count_rows(bq_client, spec.clean_table_id) == 4
+    bucket.blob("drops/2024-01-06/scores.csv").upload_from_string("day,address,score\n")
+
+    summary = import_window(spec, gcs_client, bq_client, day(6))
+
+    assert count_rows(bq_client, spec.clean_table_id) == 4
+    assert published_snapshot(bq_client, spec)[0] == "20240105"
+    rows_loaded = next(c for c in import_checks(summary) if c["check_name"] == "rows_loaded")
+    assert not rows_loaded["passed"], "the blocking check still fails for the empty interval"
+
+
+def test_allow_empty_snapshot_lets_an_empty_interval_publish(bucket, gcs_client, bq_client, unique_name):
+    spec = csv_spec(bucket, unique_name, allow_empty_snapshot=True)
+    bucket.blob("drops/2024-01-05/scores.csv").upload_from_string("day,address,score\n2024-01-05,a,1\n")
+    import_window(spec, gcs_client, bq_client, day(5))
+    bucket.blob("drops/2024-01-06/scores.csv").upload_from_string("day,address,score\n")
+    import_window(spec, gcs_client, bq_client, day(6))
+    assert published_snapshot(bq_client, spec)[0] == "20240106"
+
+
+def test_failed_copy_of_a_changed_schema_keeps_the_previous_snapshot(bucket, gcs_client, bq_client, unique_name):
+    """Item 4, second half: the newest interval's columns differ and the copy fails: the clean table stays as it
+    was. (Real BigQuery's WRITE_TRUNCATE copy replaces the schema atomically and succeeds; bqemulator answers
+    500 and empties the destination, which is the failure the restore must repair.)"""
+    spec = csv_spec(bucket, unique_name)
+    bucket.blob("drops/2024-01-05/scores.csv").upload_from_string("day,address,score\n2024-01-05,a,1\n2024-01-05,b,2\n")
+    import_window(spec, gcs_client, bq_client, day(5))
+    bucket.blob("drops/2024-01-06/scores.csv").upload_from_string("day,address,score,extra\n2024-01-06,a,1,x\n")
+
+    try:
+        import_window(spec, gcs_client, bq_client, day(6), budget=RetryBudget(deadline_seconds=2))
+    except WorkerError as exc:  # the emulator's failed copy: the message says what the clean table holds
+        assert "still holds interval 20240105" in str(exc)
+        assert count_rows(bq_client, spec.clean_table_id) == 2
+        assert published_snapshot(bq_client, spec)[0] == "20240105"
+    else:  # a copy that replaces the schema (real BigQuery): the newest interval is the snapshot
+        assert published_snapshot(bq_client, spec)[0] == "20240106"
+        assert count_rows(bq_client, spec.clean_table_id) == 1
+
+
+def test_concurrent_runs_end_on_the_newest_interval(bucket, gcs_client, bq_client, unique_name):
+    """Item 5: run A (01-05) picked its snapshot, then run B (01-06) recorded and published its interval, then
+    A copied 01-05 over it. A re-checks after its copy and publishes 01-06 again."""
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])
+
+    with at_checkpoint("import.before_publish", lambda: import_window(spec, gcs_client, bq_client, day(6))):
+        import_window(spec, gcs_client, bq_client, day(5))
+
+    assert published_snapshot(bq_client, spec)[0] == "20240106"
+    assert days_in_clean(bq_client, spec) == {"2024-01-06": 4}
+
+
+@pytest.mark.parametrize("mode", ["Overwrite", "Incremental"])
+def test_second_launch_of_the_same_interval_while_the_first_loads(mode, bucket, gcs_client, bq_client, unique_name):
+    """Item 6: two workers on one interval. Observed before: the second failed with 'Not found: table
+    ...__staging_<key>' because the first dropped the shared staging table. Now each attempt has its own
+    staging table; the later copy reattaches to the earlier one's, so nothing is written twice."""
+    spec = make_spec(bucket.name, unique_name, mode=mode)
+    for i in range(3):
+        drop_days(bucket, spec, [day(5)], rows=2, seed=i, file_name=f"part{i}.parquet")
+    other = {}
+
+    def second_launch() -> None:
+        other["summary"] = import_window(spec, gcs_client, bq_client, day(5))
+
+    with at_checkpoint("load.batch_loaded", second_launch):
+        first = import_window(spec, gcs_client, bq_client, day(5))
+
+    assert statuses(other["summary"]) == {"20240105": "loaded"}
+    assert statuses(first) == {"20240105": "loaded"}
+    assert count_rows(bq_client, spec.raw_table_id(day(5))) == 6
+    assert count_rows(bq_client, spec.clean_table_id) == 6
+    staging = [t.table_id for t in bq_client.list_tables(f"{spec.project_id}.{spec.raw_dataset_name}") if "staging" in t.table_id]
+    assert staging == [], "both attempts dropped their own staging table"
+
+
+def test_staging_table_is_created_with_an_expiry():
+    """A killed worker never leaves a staging table forever. bqemulator does not store table expiry, so the
+    table body the worker sends is checked here instead."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.unit.test_spec import BASE
+    from worker.loading import staging_table
+    from worker.planning import plan_interval_load
+    from worker.spec import ImportSpec
+
+    spec = ImportSpec(**{**BASE, "schema": [{"name": "a", "type": "STRING"}]})
+    plan = plan_interval_load(spec, interval_start=datetime(2024, 1, 5, tzinfo=UTC), objects=[], attempt_token="abcd")
+    now = datetime(2024, 1, 6, tzinfo=UTC)
+    body = staging_table(spec, plan, now=now).to_api_repr()
+    assert body["tableReference"]["tableId"].endswith("__staging_" + plan.load_key + "_abcd")
+    assert int(body["expirationTime"]) == int((now + timedelta(days=1)).timestamp() * 1000)
+    assert [f["name"] for f in body["schema"]["fields"]] == ["a"]
