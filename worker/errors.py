@@ -9,10 +9,17 @@ class WorkerError(RuntimeError):
     """A run could not complete. Nothing was deleted and no clean table was left half-written."""
 
 
+class ServiceUnreachable(WorkerError):
+    """GCS or BigQuery stayed unreachable (or kept failing with 429/5xx) for the whole retry deadline.
+
+    A run stops at the first one: every later call would wait out the same deadline.
+    """
+
+
 def explain_gcs_error(exc: Exception, *, bucket: str, action: str) -> WorkerError:
     """A WorkerError for a GCS client error, naming the bucket and the fix."""
     if isinstance(exc, gexc.RetryError):
-        return WorkerError(
+        return ServiceUnreachable(
             f"GCS could not be reached or kept failing while {action} on bucket {bucket!r} (retried with backoff "
             "until the deadline): "
             f"{_first_line(exc)}. Check the network or STORAGE_EMULATOR_HOST, then re-run."
@@ -31,7 +38,7 @@ def explain_gcs_error(exc: Exception, *, bucket: str, action: str) -> WorkerErro
 def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> WorkerError:
     """A WorkerError for a BigQuery client or job error, naming the table."""
     if isinstance(exc, gexc.RetryError):
-        return WorkerError(
+        return ServiceUnreachable(
             f"BigQuery could not be reached or kept failing while {action} ({table}; retried with backoff until "
             "the deadline): "
             f"{_first_line(exc)}. Check the network or BIGQUERY_EMULATOR_HOST, then re-run."

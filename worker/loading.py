@@ -160,11 +160,11 @@ def load_interval(
         step = "counting the raw table's rows"
         return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget)
     except gexc.GoogleAPIError as exc:
-        raise WorkerError(
+        explained = explain_bigquery_error(exc, table=plan.staging_table_id, action="loading")
+        raise type(explained)(  # keeps ServiceUnreachable, which stops the run
             f"Loading interval {plan.suffix} of {spec.name!r} ({len(plan.objects)} files, first "
             f"gs://{spec.bucket_name}/{plan.objects[0].name}) into {plan.raw_table_id} failed while {step}: "
-            f"{explain_bigquery_error(exc, table=plan.staging_table_id, action='loading').args[0]} "
-            f"Nothing was published and no GCS object was deleted; {_advice(exc)}"
+            f"{explained.args[0]} Nothing was published and no GCS object was deleted; {_advice(exc)}"
         ) from exc
 
 

@@ -24,7 +24,7 @@ from google.cloud import bigquery, storage
 
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
-from worker.errors import WorkerError, explain_bigquery_error
+from worker.errors import ServiceUnreachable, WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry
 from worker.loading import ensure_datasets, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
@@ -184,14 +184,24 @@ def run_import(
         records = ledger.recorded_intervals(start=starts[0], end=spec.interval.next_start(starts[-1]))
 
     attempt_token = secrets.token_hex(4)
+    unreachable: ServiceUnreachable | None = None
     for position, start in enumerate(starts, 1):
-        result = _import_interval(spec=spec, start=start, objects=matched.by_interval.get(start, []),
-                                  recorded=records.get(start), bq=bq, ledger=ledger, summary=summary,
-                                  reporter=reporter, budget=budget, attempt_token=attempt_token)
+        try:
+            result = _import_interval(spec=spec, start=start, objects=matched.by_interval.get(start, []),
+                                      recorded=records.get(start), bq=bq, ledger=ledger, summary=summary,
+                                      reporter=reporter, budget=budget, attempt_token=attempt_token)
+        except ServiceUnreachable as exc:
+            # Every later interval would wait out the same deadline: stop the window here.
+            unreachable = exc
+            break
         summary.intervals.append(result)
         reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
                       + (f", {result.files} files, {result.rows} rows" if result.files else "")
                       + (f" ({result.error})" if result.error else ""))
+    if unreachable is not None:
+        done = len(summary.intervals)
+        raise ServiceUnreachable(f"{unreachable} The run stopped at interval {done + 1} of {len(starts)} of "
+                                 f"{spec.name!r}; the {done} interval(s) before it are durable and are skipped on the re-run.")
 
     if spec.mode is SourceMode.Overwrite:
         with _timed(summary.seconds, "publish"):
@@ -281,6 +291,8 @@ def _import_interval(
             ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
                                    raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
             checkpoint("import.recorded")
+    except ServiceUnreachable:
+        raise
     except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
         result.status = IntervalStatus.FAILED
         result.error = str(exc) if isinstance(exc, WorkerError) else str(

@@ -206,3 +206,57 @@ class TcpProxy:
 
 
 
+
+
+class BatchSubResponseFaults:
+    """A transport hook on a storage client: the first ``times`` batch requests get ``status`` for their first
+    sub-request, which is *not* sent to the server (as when GCS throttles one call of a batch or a backend
+    fails it); the other sub-requests go to the real emulator and their answers come back in place.
+
+    Google documents that each call in a batch gets its own status, and that 429 and 5xx are to be retried:
+    https://cloud.google.com/storage/docs/batch#batch-response-format
+    https://cloud.google.com/storage/docs/retry-strategy
+    ``sent`` records every sub-request line that reached the server (to assert the preconditions it carried).
+    """
+
+    PAYLOADS = {
+        429: b'{"error": {"code": 429, "message": "The rate of change requests to the object is too high.", '
+             b'"errors": [{"reason": "rateLimitExceeded", "domain": "usageLimits"}]}}',
+        503: b'{"error": {"code": 503, "message": "Backend Error", "errors": [{"reason": "backendError", '
+             b'"domain": "global"}]}}',
+    }
+    REASONS = {429: b"Too Many Requests", 503: b"Service Unavailable"}
+
+    def __init__(self, client: storage.Client, *, status: int, times: int) -> None:
+        self._status, self._left = status, times
+        self.sent: list[str] = []
+        self.faulted: list[str] = []
+        connection = client._base_connection
+        self._original = connection._make_request
+        connection._make_request = self._make_request
+
+    def _make_request(self, method, url, data=None, headers=None, **kwargs):
+        if "/batch/storage/v1" not in url:
+            return self._original(method, url, data=data, headers=headers, **kwargs)
+        boundary = headers["Content-Type"].split("boundary=", 1)[1].strip('"')
+        parts = [p for p in data.split(f"--{boundary}") if p.strip() and p.strip() != "--"]
+        faulted = self._left > 0 and len(parts) > 1
+        if faulted:
+            self._left -= 1
+            self.faulted.append(_request_line(parts[0]))
+            parts = parts[1:]
+        self.sent.extend(_request_line(p) for p in parts)
+        body = "".join(f"--{boundary}{p}" for p in parts) + f"--{boundary}--"
+        response = self._original(method, url, data=body, headers=headers, **kwargs)
+        if faulted:
+            answer_boundary = response.headers["Content-Type"].split("boundary=", 1)[1].strip('"').encode()
+            fake = (b"\r\nContent-Type: application/http\r\nHTTP/1.1 " + str(self._status).encode() + b" "
+                    + self.REASONS[self._status] + b"\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+                    + self.PAYLOADS[self._status] + b"\r\n")
+            response._content = b"--" + answer_boundary + fake + response.content
+            response.headers["Content-Length"] = str(len(response._content))
+        return response
+
+
+def _request_line(part: str) -> str:
+    return next(line for line in part.splitlines() if line.startswith(("DELETE ", "GET ", "POST ", "PATCH ")))
