@@ -22,7 +22,7 @@ from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.jobs import find_succeeded, run_or_reattach
-from worker.planning import IntervalLoadPlan
+from worker.planning import MAX_URIS_PER_JOB, IntervalLoadPlan
 from worker.spec import ImportSpec, SourceFormat
 from worker.sql import quote_table
 
@@ -33,6 +33,8 @@ class LoadOutcome:
     job_ids: tuple[str, ...]
     reattached: int
     schema: tuple[bigquery.SchemaField, ...]
+    #: The staging table the raw table was copied from (another attempt's when this one reattached).
+    copied_from: str | None = None
 
 
 #: How long a staging table outlives a worker that could not drop it (a killed worker, an outage).
@@ -117,13 +119,13 @@ def load_interval(
     retry, timeout = budget.retry, budget.request_timeout
     step = "looking up earlier jobs of this load"
     try:
-        if plan.append or _exists(client, plan.raw_table_id, budget=budget):
-            finished_copy = find_succeeded(client, plan.copy_job_base(spec=spec), budget=budget)
-            if finished_copy is not None:
-                # A retry of a load that already reached the raw table: nothing to run again.
-                if on_job_done:
-                    on_job_done(finished_copy.job_id, True)
-                return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget)
+        finished_copy = find_finished_copy(client, spec, plan, budget=budget)
+        if finished_copy is not None:
+            # A retry of a load that already reached the raw table: nothing to run again.
+            if on_job_done:
+                on_job_done(finished_copy.job_id, True)
+            return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget,
+                            copied_from=_copy_source(finished_copy))
         step = "creating the staging table"
         if spec.schema:
             client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
@@ -158,7 +160,8 @@ def load_interval(
         step = "dropping the staging table"
         client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
         step = "counting the raw table's rows"
-        return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget)
+        return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget,
+                        copied_from=_copy_source(copy_job))
     except gexc.GoogleAPIError as exc:
         explained = explain_bigquery_error(exc, table=plan.staging_table_id, action="loading")
         raise type(explained)(  # keeps ServiceUnreachable, which stops the run
@@ -190,15 +193,51 @@ def _exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> b
     return True
 
 
+def find_finished_copy(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
+                       budget: RetryBudget) -> bigquery.CopyJob | None:
+    """The copy of this load that already reached the raw table, if one ran (a crashed or concurrent attempt)."""
+    if not plan.append and not _exists(client, plan.raw_table_id, budget=budget):
+        return None  # the raw table was dropped since: its copy is history
+    return find_succeeded(client, plan.copy_job_base(spec=spec), budget=budget)
+
+
+def appended_names(client: bigquery.Client, spec: ImportSpec, copy_job: bigquery.CopyJob, *,
+                   budget: RetryBudget) -> list[str]:
+    """Object names an append copy added: the source URIs of the load jobs that filled its staging table.
+
+    Used when an append reached the raw table but its ledger write did not happen (the worker
+    died in between, or a concurrent worker's append won the copy id), so the ledger can record
+    exactly what the raw table holds.
+    """
+    staging = _copy_source(copy_job) or ""
+    marker = "__staging_"
+    key_token = staging.rsplit(marker, 1)[1] if marker in staging else ""
+    suffix = staging.rsplit(marker, 1)[0].rsplit("__", 1)[-1]
+    names: list[str] = []
+    prefix = f"gs://{spec.bucket_name}/"
+    for index in range(MAX_URIS_PER_JOB):
+        job = find_succeeded(client, f"gcs_import_{spec.name}_{suffix}_{key_token}_load{index}", budget=budget)
+        if job is None:
+            break
+        names += [uri[len(prefix):] for uri in job.source_uris if uri.startswith(prefix)]
+    return names
+
+
+def _copy_source(job: bigquery.CopyJob) -> str | None:
+    sources = getattr(job, "sources", None) or []
+    return f"{sources[0].project}.{sources[0].dataset_id}.{sources[0].table_id}" if sources else None
+
+
 def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
-             budget: RetryBudget) -> LoadOutcome:
+             budget: RetryBudget, copied_from: str | None) -> LoadOutcome:
     table = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
     # COUNT(*) reads table metadata only (0 bytes billed); table.num_rows would do in BigQuery, but
     # bqemulator keeps a stale num_rows after a WRITE_TRUNCATE copy onto an existing table.
     count_sql = f"SELECT COUNT(*) AS n FROM {quote_table(plan.raw_table_id)}"
     rows = next(iter(client.query(count_sql, retry=budget.retry, timeout=budget.request_timeout)
                      .result(retry=budget.retry)))["n"]
-    return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema))
+    return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema),
+                       copied_from=copied_from)
 
 
 def _expire_later(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> None:

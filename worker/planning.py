@@ -170,9 +170,9 @@ class IntervalLoadPlan:
     #: Content digest of the interval after this load (equal exactly when the same object
     #: generations would be in BigQuery with the same settings: the data version).
     digest: str
-    #: Identity of this load in the copy job's id: the objects loaded plus the ledger's previous
-    #: load of the interval, so a retry of the same load reattaches to its copy (never copies
-    #: twice) while a later load of the same files gets new jobs.
+    #: Identity of this load in the copy job's id: the objects loaded (for an append: nothing but
+    #: the interval) plus the ledger's previous load of the interval, so a retry of the same load
+    #: reattaches to its copy (never copies twice) while a later load of the same files gets new jobs.
     load_key: str
     raw_table_id: str
     #: Private to one worker attempt (``attempt_token``): concurrent attempts never share or drop
@@ -235,7 +235,11 @@ def plan_interval_load(
     ordered = tuple(sorted(objects))
     objects_digest = generations_digest(spec, interval_start, ordered)
     previous = previous_load.isoformat() if previous_load else "never"
-    load_key = hashlib.sha256(f"{objects_digest}|{previous}|{'append' if append else 'replace'}".encode()).hexdigest()[:16]
+    # An append's key depends on the ledger state only, not on which objects it adds: at most one
+    # append can ever succeed per recorded state (its copy id is fixed), so a crashed or concurrent
+    # append is found and recorded instead of being appended a second time.
+    identity = f"{spec.fingerprint()}|{interval_start.isoformat()}|append" if append else objects_digest
+    load_key = hashlib.sha256(f"{identity}|{previous}".encode()).hexdigest()[:16]
     raw_table_id = spec.raw_table_id(interval_start)
     return IntervalLoadPlan(
         interval_start=interval_start,

@@ -26,13 +26,15 @@ from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry
-from worker.loading import ensure_datasets, load_interval
+from worker.loading import appended_names, ensure_datasets, find_finished_copy, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
     MAX_URIS_PER_JOB,
     IntervalAction,
+    IntervalLoadPlan,
     RecordedInterval,
     decide_interval,
+    generations_digest,
     overwrite_target,
     plan_interval_load,
     recorded_digest,
@@ -40,6 +42,7 @@ from worker.planning import (
 from worker.publishing import publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
 from worker.spec import ImportSpec, SourceMode
+from worker.sql import quote_table
 
 
 class Reporter(Protocol):
@@ -218,24 +221,55 @@ def run_import(
     return summary
 
 
+#: Decide-and-load rounds for one interval: a round that records an earlier attempt's unrecorded
+#: append decides again from the updated record.
+_MAX_INTERVAL_ROUNDS = 3
+
+
 def _import_interval(
     *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
     bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter, budget: RetryBudget,
     attempt_token: str,
 ) -> IntervalResult:
     suffix = spec.interval.table_suffix(start)
+    result = IntervalResult(interval_start=start, status=IntervalStatus.NO_FILES, suffix=suffix)
+    try:
+        for _ in range(_MAX_INTERVAL_ROUNDS):
+            if _import_round(spec=spec, start=start, objects=objects, recorded=recorded, bq=bq, ledger=ledger,
+                             summary=summary, reporter=reporter, budget=budget, attempt_token=attempt_token,
+                             result=result):
+                return result
+            # An earlier attempt's append was recorded just now: decide again from the new record.
+            recorded = ledger.recorded_intervals(start=start, end=spec.interval.next_start(start)).get(start)
+        raise WorkerError(f"interval {suffix} kept changing while it was imported (concurrent runs): re-run.")
+    except ServiceUnreachable:
+        raise
+    except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
+        result.status = IntervalStatus.FAILED
+        result.error = str(exc) if isinstance(exc, WorkerError) else str(
+            explain_bigquery_error(exc, table=spec.raw_table_id(start), action=f"importing interval {suffix}"))
+        return result
+
+
+def _import_round(
+    *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
+    bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter, budget: RetryBudget,
+    attempt_token: str, result: IntervalResult,
+) -> bool:
+    """One decision and what it takes; fills ``result``. False when the round only recorded an earlier
+    attempt's append (the caller decides again)."""
+    suffix = result.suffix
     decision = decide_interval(spec, interval_start=start, listed=objects, recorded=recorded)
-    result = IntervalResult(interval_start=start, status=IntervalStatus.NO_FILES, suffix=suffix, digest=decision.digest,
-                            previously_loaded=recorded is not None, raw_table=spec.raw_table_id(start) if recorded else "")
+    result.digest, result.previously_loaded = decision.digest, recorded is not None
     if recorded is not None:
-        result.rows = recorded.interval_rows
+        result.rows, result.raw_table = recorded.interval_rows, spec.raw_table_id(start)
     action = decision.action
     if action is IntervalAction.NO_FILES:
-        return result
+        return True
     if action is IntervalAction.SKIP:
         result.status, result.files, result.bytes = IntervalStatus.UNCHANGED, len(objects), sum(o.size for o in objects)
         reporter.info(f"Interval {suffix} already holds these {len(objects)} object generations: load skipped")
-        return result
+        return True
     if action is IntervalAction.KEEP:
         assert recorded is not None
         result.status, result.files = IntervalStatus.RETAINED, len(recorded.objects)
@@ -243,64 +277,130 @@ def _import_interval(
         why = (f"sealed by retention ({len(recorded.deleted_names)} of its {len(recorded.objects)} files deleted)"
                if recorded.sealed else "its files are gone")
         reporter.info(f"Interval {suffix} was loaded before and is {why}: its {recorded.interval_rows} rows stay as loaded")
-        return result
-    if action is IntervalAction.REFUSE:
-        names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])
-        result.status = IntervalStatus.FAILED
-        result.error = (
-            f"interval {suffix} is sealed (retention deleted or is deleting its loaded files, so BigQuery holds the only "
-            f"copy of their rows) and {len(decision.conflicts)} of its loaded objects were re-uploaded since: {names}. "
-            "Nothing was changed. To load the new content, upload it under a new object name (it is then loaded in "
-            "addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
-        )
-        return result
+        return True
     append = action is IntervalAction.ADD
-    plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
-                              previous_load=recorded.loaded_at if recorded else None, append=append,
-                              attempt_token=attempt_token)
+    if action is IntervalAction.REFUSE:
+        assert recorded is not None
+        plan = _unrecorded_full_load(spec, start=start, listed=objects, recorded=recorded, bq=bq, budget=budget,
+                                     attempt_token=attempt_token)
+        if plan is None:
+            names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])
+            result.status = IntervalStatus.FAILED
+            result.error = (
+                f"interval {suffix} is sealed (retention deleted or is deleting its loaded files, so BigQuery holds the "
+                f"only copy of their rows) and {len(decision.conflicts)} of its loaded objects were re-uploaded since: "
+                f"{names}. Nothing was changed. To load the new content, upload it under a new object name (it is then "
+                "loaded in addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
+            )
+            return True
+        reporter.info(f"Interval {suffix}: a load of these files reached {plan.raw_table_id} before the interval was "
+                      "sealed but was never recorded; recording it now")
+    else:
+        plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
+                                  previous_load=recorded.loaded_at if recorded else None, append=append,
+                                  attempt_token=attempt_token)
+    if append and recorded is not None:
+        earlier = find_finished_copy(bq, spec, plan, budget=budget)
+        if earlier is not None:
+            _record_earlier_append(spec, start=start, copy_job=earlier, listed=objects, recorded=recorded, bq=bq,
+                                   ledger=ledger, reporter=reporter, budget=budget)
+            return False
     result.files, result.bytes, result.raw_table = len(plan.objects), plan.total_bytes, plan.raw_table_id
-    try:
-        with _timed(summary.seconds, "load"):
-            verb = "adding" if append else "loading"
-            reporter.info(f"Interval {suffix}: {verb} {len(plan.objects)} files ({plan.total_bytes} bytes) "
-                          f"in {len(plan.batches)} load job(s) into {plan.raw_table_id}"
-                          + (" (sealed interval: loaded in addition to its recorded rows)" if append else ""))
-            done = 0
+    with _timed(summary.seconds, "load"):
+        verb = "adding" if append else "loading"
+        reporter.info(f"Interval {suffix}: {verb} {len(plan.objects)} files ({plan.total_bytes} bytes) "
+                      f"in {len(plan.batches)} load job(s) into {plan.raw_table_id}"
+                      + (" (sealed interval: loaded in addition to its recorded rows)" if append else ""))
+        done = 0
 
-            def progress(job_id: str, reattached: bool) -> None:
-                nonlocal done
-                done += 1
-                verb = "reattached to" if reattached else "finished"
-                reporter.info(f"Interval {suffix}: {verb} job {done}/{len(plan.batches)} ({job_id})")
+        def progress(job_id: str, reattached: bool) -> None:
+            nonlocal done
+            done += 1
+            verb = "reattached to" if reattached else "finished"
+            reporter.info(f"Interval {suffix}: {verb} job {done}/{len(plan.batches)} ({job_id})")
 
-            outcome = load_interval(bq, spec, plan, budget=budget, on_job_done=progress)
-            result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema,
-                                                  budget=budget)
-        with _timed(summary.seconds, "publish"):
-            job_ids = list(outcome.job_ids)
-            if spec.mode is SourceMode.Incremental:
-                job_ids.append(publish_incremental(bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
-                                                   raw_schema=outcome.schema, budget=budget))
-                checkpoint("import.published")
-            entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                                   job_id=outcome.job_ids[min(i // MAX_URIS_PER_JOB, len(outcome.job_ids) - 1)])
-                       for i, o in enumerate(plan.objects)]
-            if append and recorded is not None:
-                entries += [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
-                            for o in recorded.objects]
-            ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
-                                   raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
-            checkpoint("import.recorded")
-    except ServiceUnreachable:
-        raise
-    except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
-        result.status = IntervalStatus.FAILED
-        result.error = str(exc) if isinstance(exc, WorkerError) else str(
-            explain_bigquery_error(exc, table=plan.raw_table_id, action=f"importing interval {suffix}"))
-        return result
+        outcome = load_interval(bq, spec, plan, budget=budget, on_job_done=progress)
+        if append and recorded is not None and outcome.copied_from != plan.staging_table_id:
+            # A concurrent worker's append won the copy id: record what it appended, then decide again.
+            copy_job = bq.get_job(outcome.job_ids[-1], retry=budget.retry, timeout=budget.request_timeout)
+            _record_earlier_append(spec, start=start, copy_job=copy_job, listed=objects, recorded=recorded, bq=bq,
+                                   ledger=ledger, reporter=reporter, budget=budget)
+            return False
+        result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
+    with _timed(summary.seconds, "publish"):
+        job_ids = list(outcome.job_ids)
+        if spec.mode is SourceMode.Incremental:
+            job_ids.append(publish_incremental(bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
+                                               raw_schema=outcome.schema, budget=budget))
+            checkpoint("import.published")
+        entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
+                               job_id=outcome.job_ids[min(i // MAX_URIS_PER_JOB, len(outcome.job_ids) - 1)])
+                   for i, o in enumerate(plan.objects)]
+        if append and recorded is not None:
+            entries += _recorded_entries(recorded)
+        ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
+                               raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
+        checkpoint("import.recorded")
     result.status = IntervalStatus.ADDED if append else IntervalStatus.LOADED
     result.rows, result.job_ids, result.reattached_jobs = outcome.rows, tuple(job_ids), outcome.reattached
-    return result
+    return True
+
+
+def _recorded_entries(recorded: RecordedInterval) -> list[LedgerEntry]:
+    return [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
+            for o in recorded.objects]
+
+
+def _unrecorded_full_load(spec: ImportSpec, *, start: datetime, listed: list[ObjectInfo], recorded: RecordedInterval,
+                          bq: bigquery.Client, budget: RetryBudget, attempt_token: str) -> IntervalLoadPlan | None:
+    """The plan of a full load that reached the raw table but was never recorded, if there is one.
+
+    A worker that listed the interval before retention sealed it, loaded and copied it, and died
+    before its ledger write leaves the raw table holding that listing (the objects retention then
+    deleted at their recorded generations, plus the re-uploaded and new ones still listed). When
+    exactly that load's copy job exists, recording it is the truth; otherwise None (refuse).
+    """
+    listed_names = {o.name for o in listed}
+    candidate = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
+                   for o in recorded.objects if o.name not in listed_names), *listed]
+    plan = plan_interval_load(spec, interval_start=start, objects=candidate, previous_load=recorded.loaded_at,
+                              attempt_token=attempt_token)
+    return plan if find_finished_copy(bq, spec, plan, budget=budget) is not None else None
+
+
+def _record_earlier_append(spec: ImportSpec, *, start: datetime, copy_job: bigquery.CopyJob, listed: list[ObjectInfo],
+                           recorded: RecordedInterval, bq: bigquery.Client, ledger: Ledger, reporter: Reporter,
+                           budget: RetryBudget) -> None:
+    """Record (and publish) an append that reached the raw table without its ledger write.
+
+    The appended names come from the load jobs that filled the copy's staging table; their
+    generations from the listing (0 when no longer listed: retention then treats the object as
+    changed or gone, never as deletable at an unknown generation).
+    """
+    names = appended_names(bq, spec, copy_job, budget=budget)
+    # The winner of a concurrent append may have recorded it already: then there is nothing to do.
+    recorded = ledger.recorded_intervals(start=start, end=spec.interval.next_start(start)).get(start) or recorded
+    if set(names) <= set(recorded.generations):
+        return
+    by_name = {o.name: o for o in listed}
+    added = [by_name.get(name, ObjectInfo(name=name, generation=0, size=0)) for name in names]
+    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects), *added]
+    raw_table_id = spec.raw_table_id(start)
+    table = bq.get_table(raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    rows = next(iter(bq.query(f"SELECT COUNT(*) AS n FROM {quote_table(raw_table_id)}", retry=budget.retry,
+                              timeout=budget.request_timeout).result(retry=budget.retry)))["n"]
+    reporter.info(f"Interval {spec.interval.table_suffix(start)}: an earlier attempt appended {len(added)} files "
+                  f"({copy_job.job_id}) without recording them; recording them now")
+    if spec.mode is SourceMode.Incremental:
+        publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start, raw_schema=tuple(table.schema),
+                            budget=budget)
+    ledger.record_interval(
+        interval_start=start,
+        entries=[*_recorded_entries(recorded),
+                 *(LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=copy_job.job_id) for o in added)],
+        interval_rows=int(rows), raw_table=raw_table_id, loaded_at=datetime.now(UTC),
+        digest=generations_digest(spec, start, everything),
+    )
 
 
 def _schema_change(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,

@@ -184,3 +184,71 @@ def test_range_backfill_over_retained_intervals_reports_their_rows(bucket, gcs_c
     assert rows_loaded["passed"]
     assert import_window(spec, gcs_client, bq_client, day(5)).data_version == single.data_version
     assert rows_per_interval(bq_client, spec) == {day(5): 6, day(6): 6, day(7): 6}
+
+
+def test_unrecorded_load_then_retention_is_recovered_not_refused(bucket, gcs_client, bq_client, unique_name):
+    """A worker reloads an interval (one file re-uploaded) and dies after the copy, before its ledger write;
+    retention then seals the interval and deletes the other files. The re-run finds that load's copy job
+    and records it (the raw table holds exactly that listing) instead of refusing the re-upload."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", retention_days=3)
+    names = drop_files(bucket, spec, day(5), 3)
+    import_window(spec, gcs_client, bq_client, day(5))
+    drop(bucket, names[0], score_rows(interval_start=day(5), count=5, seed=50))  # re-upload: 5 rows instead of 3
+
+    with crash_at("load.copied"), pytest.raises(SimulatedCrash):
+        import_window(spec, gcs_client, bq_client, day(5))
+    retain(spec, gcs_client, bq_client, as_of=AS_OF)  # deletes names[1], names[2]; keeps the re-upload
+    assert {n for n in object_names(bucket) if n.startswith(spec.object_prefix)} == {names[0]}
+
+    rerun = import_window(spec, gcs_client, bq_client, day(5))
+    assert statuses(rerun) == {"20240105": "loaded"} and rerun.intervals[0].rows == 11
+    assert rows_per_interval(bq_client, spec) == {day(5): 11}
+    retain(spec, gcs_client, bq_client, as_of=AS_OF)
+    assert not {n for n in object_names(bucket) if n.startswith(spec.object_prefix)}
+    assert rows_per_interval(bq_client, spec) == {day(5): 11}
+
+
+def test_unrecorded_append_is_recorded_once_even_when_more_files_arrive(bucket, gcs_client, bq_client, unique_name):
+    """A worker appends a new file to a sealed interval and dies before its ledger write; another file arrives;
+    the re-run records the first append (found by its fixed copy id and its load jobs' URIs) and appends only
+    the second file: no row twice."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", retention_days=3)
+    drop_files(bucket, spec, day(5), 2)
+    import_window(spec, gcs_client, bq_client, day(5))
+    retain(spec, gcs_client, bq_client, as_of=AS_OF)
+    drop_files(bucket, spec, day(5), 1, rows=4, first=10)
+
+    with crash_at("load.copied"), pytest.raises(SimulatedCrash):
+        import_window(spec, gcs_client, bq_client, day(5))
+    drop_files(bucket, spec, day(5), 1, rows=5, first=11)
+
+    rerun = import_window(spec, gcs_client, bq_client, day(5))
+    assert statuses(rerun) == {"20240105": "added"}
+    assert rows_per_interval(bq_client, spec) == {day(5): 6 + 4 + 5}
+    assert duplicate_rows(bq_client, spec.clean_table_id) == 0
+    assert duplicate_rows(bq_client, spec.raw_table_id(day(5))) == 0
+    assert len(ledger_rows(bq_client, spec)) == 4
+
+
+def test_two_appends_to_one_sealed_interval_at_once(bucket, gcs_client, bq_client, unique_name):
+    """Two workers add to the same sealed interval at once (the second sees one more file): one append wins
+    the copy id, the other records what the winner appended; every row once."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", retention_days=3)
+    drop_files(bucket, spec, day(5), 2)
+    import_window(spec, gcs_client, bq_client, day(5))
+    retain(spec, gcs_client, bq_client, as_of=AS_OF)
+    drop_files(bucket, spec, day(5), 1, rows=4, first=10)
+    other = {}
+
+    def second_worker() -> None:
+        drop_files(bucket, spec, day(5), 1, rows=5, first=11)
+        other["summary"] = import_window(spec, gcs_client, bq_client, day(5))
+
+    with at_checkpoint("load.batch_loaded", second_worker):
+        first = import_window(spec, gcs_client, bq_client, day(5))
+
+    assert statuses(other["summary"]) == {"20240105": "added"}
+    assert statuses(first) in ({"20240105": "retained"}, {"20240105": "added"})
+    assert rows_per_interval(bq_client, spec) == {day(5): 15}
+    assert duplicate_rows(bq_client, spec.raw_table_id(day(5))) == 0
+    assert statuses(import_window(spec, gcs_client, bq_client, day(5))) == {"20240105": "retained"}
