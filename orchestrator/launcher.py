@@ -162,6 +162,14 @@ class WorkerLauncher(dg.ConfigurableResource):
     python_executable: str | None = None
     docker: DockerLaunch = DockerLaunch()
     k8s: K8sLaunch = K8sLaunch()
+    #: Retries of a step whose worker failed transiently (a service unreachable past the worker's own
+    #: retry deadline, BigQuery's concurrent-DML refusals): the step is retried with ``dg.RetryRequested``.
+    transient_retries: int = 3
+    #: Seconds before such a retry (doubled each time).
+    transient_retry_seconds: float = 60.0
+    #: Seconds the worker retries an unreachable or failing (429/5xx) GCS or BigQuery call before it
+    #: gives up (default: the worker's own, 120).
+    retry_deadline_seconds: float | None = None
 
     def effective_docker(self) -> DockerLaunch:
         """``docker`` with the unset fields taken from ``$GCS_IMPORT_DOCKER_LAUNCH`` (JSON), if set."""
@@ -184,16 +192,23 @@ class WorkerLauncher(dg.ConfigurableResource):
         Raises:
             WorkerLaunchError: with the worker's own message when it failed, or when it reported nothing.
         """
+        extras = dict(extras)
+        if self.retry_deadline_seconds is not None:
+            from worker.contract import EXTRA_RETRY_DEADLINE
+
+            extras.setdefault(EXTRA_RETRY_DEADLINE, self.retry_deadline_seconds)
         try:
-            invocation = self._run(context=context, extras=dict(extras))
+            invocation = self._run(context=context, extras=extras)
         except WorkerLaunchError:
             raise
         except (DagsterPipesExecutionError, DagsterPipesError) as exc:
             worker_error = _worker_error_from_event_log(context)
-            raise WorkerLaunchError(
+            failure = WorkerLaunchError(
                 description=f"The import worker ({self.kind}) failed: {worker_error or exc}",
                 metadata={"launcher": self.kind, "exit": str(exc)},
-            ) from exc
+            )
+            self._retry_if_transient(context, worker_error, failure)
+            raise failure from exc
         except FileNotFoundError as exc:
             raise WorkerLaunchError(
                 description=f"The import worker ({self.kind}) could not be started: {exc}. "
@@ -206,10 +221,12 @@ class WorkerLauncher(dg.ConfigurableResource):
             # the log tail quoted by the error.
             worker_error = _worker_error_from_event_log(context) or worker_error_from_pipes_text(str(exc))
             detail = f"{type(exc).__name__}: {exc}"
-            raise WorkerLaunchError(
+            failure = WorkerLaunchError(
                 description=f"The import worker ({self.kind}) failed: {worker_error or detail}",
                 metadata={"launcher": self.kind, "exit": detail[:2000]},
-            ) from exc
+            )
+            self._retry_if_transient(context, worker_error, failure)
+            raise failure from exc
         results = invocation.get_results(implicit_materializations=False)
         if not any(isinstance(result, dg.MaterializeResult) for result in results) and self._expects_materialization(
             extras
@@ -219,6 +236,20 @@ class WorkerLauncher(dg.ConfigurableResource):
                 "the step is failed rather than recorded as a success. See the step's logs for its output.",
             )
         return results
+
+    def _retry_if_transient(self, context: Any, worker_error: str | None, failure: WorkerLaunchError) -> None:
+        """Raise ``dg.RetryRequested`` when the worker's error is transient and retries are left."""
+        from worker.contract import TRANSIENT_ERRORS
+
+        if not worker_error or worker_error.split(":", 1)[0].split(".")[-1] not in TRANSIENT_ERRORS:
+            return
+        attempt = getattr(context, "retry_number", 0)
+        if attempt >= self.transient_retries:
+            return
+        wait = self.transient_retry_seconds * (2**attempt)
+        context.log.warning(f"The import worker failed transiently (retry {attempt + 1} of {self.transient_retries} "
+                            f"in {wait:.0f}s): {worker_error}")
+        raise dg.RetryRequested(max_retries=self.transient_retries, seconds_to_wait=wait) from failure
 
     # -- kinds --------------------------------------------------------------
 

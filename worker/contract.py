@@ -24,6 +24,10 @@ EXTRA_AS_OF = "as_of"
 EXTRA_RETRY_DEADLINE = "retry_deadline_seconds"
 
 
+#: Worker error classes that mean "try the step again later" (see :class:`worker.errors.TransientError`).
+TRANSIENT_ERRORS = ("TransientError", "ServiceUnreachable")
+
+
 class Action(enum.Enum):
     IMPORT = "import"
     RETENTION = "retention"

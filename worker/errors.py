@@ -9,7 +9,15 @@ class WorkerError(RuntimeError):
     """A run could not complete. Nothing was deleted and no clean table was left half-written."""
 
 
-class ServiceUnreachable(WorkerError):
+class TransientError(WorkerError):
+    """A failure that a later run of the same step is expected to get past (nothing about the input is wrong).
+
+    The orchestrator retries the step (``dg.RetryRequested``) when the worker fails with one;
+    its class name is in :data:`worker.contract.TRANSIENT_ERRORS`.
+    """
+
+
+class ServiceUnreachable(TransientError):
     """GCS or BigQuery stayed unreachable (or kept failing with 429/5xx) for the whole retry deadline.
 
     A run stops at the first one: every later call would wait out the same deadline.
@@ -48,6 +56,14 @@ def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> Worker
             f"Permission denied on BigQuery table {table} while {action}: grant the worker's service account "
             f"roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project. "
             f"Server said: {_first_line(exc)}"
+        )
+    from worker.clients import is_dml_concurrency_error
+
+    if is_dml_concurrency_error(exc):
+        return TransientError(
+            f"BigQuery kept refusing a concurrent update of {table} while {action} (retried with backoff until the "
+            f"deadline): {_job_errors(exc)}. Too many runs write this table at once: re-run, or lower the number of "
+            "runs of this asset at once."
         )
     return WorkerError(f"BigQuery failed on {table} while {action}: {_job_errors(exc)}")
 

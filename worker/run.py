@@ -24,7 +24,7 @@ from google.cloud import bigquery, storage
 
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
-from worker.errors import ServiceUnreachable, WorkerError, explain_bigquery_error
+from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry
 from worker.loading import appended_names, ensure_datasets, find_finished_copy, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
@@ -90,6 +90,8 @@ class IntervalResult:
     digest: str = ""
     schema_change: str | None = None
     error: str | None = None
+    #: The failure is transient (a re-run is expected to succeed): see :class:`TransientError`.
+    transient: bool = False
     previously_loaded: bool = False
 
 
@@ -216,8 +218,10 @@ def run_import(
     failed = summary.with_status(IntervalStatus.FAILED)
     if failed or summary.publish_error:
         details = "; ".join([*(f"{r.suffix}: {r.error}" for r in failed), *([summary.publish_error] if summary.publish_error else [])])
-        raise WorkerError(f"{len(failed)} of {len(starts)} interval(s) of {spec.name!r} failed to load"
-                          + (" and publishing failed" if summary.publish_error else "") + f": {details}")
+        # Transient when every failure was: the orchestrator then retries the step.
+        error_cls = TransientError if all(r.transient for r in failed) and not summary.publish_error else WorkerError
+        raise error_cls(f"{len(failed)} of {len(starts)} interval(s) of {spec.name!r} failed to load"
+                        + (" and publishing failed" if summary.publish_error else "") + f": {details}")
     return summary
 
 
@@ -245,9 +249,9 @@ def _import_interval(
     except ServiceUnreachable:
         raise
     except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
-        result.status = IntervalStatus.FAILED
-        result.error = str(exc) if isinstance(exc, WorkerError) else str(
-            explain_bigquery_error(exc, table=spec.raw_table_id(start), action=f"importing interval {suffix}"))
+        error = exc if isinstance(exc, WorkerError) else explain_bigquery_error(
+            exc, table=spec.raw_table_id(start), action=f"importing interval {suffix}")
+        result.status, result.error, result.transient = IntervalStatus.FAILED, str(error), isinstance(error, TransientError)
         return result
 
 

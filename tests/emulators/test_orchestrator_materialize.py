@@ -89,6 +89,24 @@ def test_failing_worker_fails_the_step_with_its_message(services, gcs_client, un
     assert not result.get_asset_materialization_events()
 
 
+def test_transient_worker_failure_retries_the_step_then_fails_naming_the_service(services, bucket, unique_name) -> None:
+    """BigQuery unreachable past the worker's deadline: a transient failure, so the step is retried
+    (dg.RetryRequested) up to the launcher's transient_retries, then fails with the worker's message."""
+    drop_daily_scores(bucket, path_base="passport", days=DAYS[:1], rows_per_file=2)
+    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).assets
+    launcher = WorkerLauncher(env={"BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:9"}, retry_deadline_seconds=1,
+                              transient_retries=1, transient_retry_seconds=0)
+
+    result = dg.materialize([asset], instance=dg.DagsterInstance.ephemeral(), resources={"launcher": launcher},
+                            partition_key="2024-05-01", raise_on_error=False)
+
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 1
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "BigQuery could not be reached" in str(failure.step_failure_data.error.to_string())
+
+
 def test_interval_without_rows_fails_the_blocking_check(services, bucket, unique_name) -> None:
     from localdev.samples import encode_rows, score_rows, upload
 
