@@ -24,7 +24,7 @@ from worker.clients import RetryBudget
 from worker.errors import explain_bigquery_error
 from worker.planning import LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.spec import ImportSpec
-from worker.sql import quote_table
+from worker.sql import quote_column, quote_table
 
 LEDGER_SCHEMA = (
     bigquery.SchemaField("asset", "STRING", mode="REQUIRED"),
@@ -93,13 +93,14 @@ class Ledger:
                 table = bigquery.Table(self._table_id, schema=list(LEDGER_SCHEMA))
                 self._client.create_table(table, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
                 return
-            have = {f.name for f in table.schema}
-            missing = [f for f in LEDGER_SCHEMA if f.name not in have]
-            if missing:
-                table.schema = [*table.schema, *missing]
-                self._client.update_table(table, ["schema"], retry=budget.retry, timeout=budget.request_timeout)
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=self._table_id, action="creating the load ledger") from exc
+        have = {f.name for f in table.schema}
+        for missing in (f for f in LEDGER_SCHEMA if f.name not in have):
+            # DDL rather than a schema patch: the same statement upgrades the ledger on BigQuery and its emulator.
+            self._query(f"ALTER TABLE {quote_table(self._table_id)} ADD COLUMN IF NOT EXISTS "
+                        f"{quote_column(missing.name)} {missing.field_type}", [],
+                        action=f"adding column {missing.name} to the load ledger (upgrade)")
 
     def recorded(self, *, start: datetime | None = None, end: datetime | None = None,
                  include_deleted: bool = True) -> list[LoadedObject]:
