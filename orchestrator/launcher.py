@@ -52,6 +52,9 @@ DEFAULT_FORWARDED_ENV = (
     "GOOGLE_APPLICATION_CREDENTIALS",
 )
 
+#: Forwarded names that point at the code server's filesystem: never forwarded into containers or pods.
+CONTAINER_UNSAFE_ENV = frozenset({"GOOGLE_APPLICATION_CREDENTIALS"})
+
 WORKER_COMMAND = ("python", "-m", "worker")
 
 #: The worker image scripts/docker-up.sh builds.
@@ -180,8 +183,15 @@ class WorkerLauncher(dg.ConfigurableResource):
         return _with_env_defaults(self.k8s, K8sLaunch, K8S_LAUNCH_ENV)
 
     def worker_env(self) -> dict[str, str]:
-        """The environment the worker gets (forwarded names first, then ``env``)."""
-        forwarded = {name: os.environ[name] for name in self.forward_env if os.environ.get(name)}
+        """The environment the worker gets (forwarded names first, then ``env``).
+
+        ``GOOGLE_APPLICATION_CREDENTIALS`` is forwarded to a subprocess only: in a container or pod
+        the code server's path does not exist, and google-auth then raises instead of falling back to
+        the metadata server (Workload Identity). To use a key file in a container, mount it and set
+        the variable to the mounted path in ``env`` (docs/containers.md).
+        """
+        names = [n for n in self.forward_env if self.kind == "subprocess" or n not in CONTAINER_UNSAFE_ENV]
+        forwarded = {name: os.environ[name] for name in names if os.environ.get(name)}
         return {**forwarded, **self.env}
 
     def launch(

@@ -145,3 +145,19 @@ def test_worker_error_from_a_quoted_pod_log_tail(tmp_path):
     quoted = f'Pod p terminated: Container "worker" failed with message: "None". Last 100 log lines: "{proc.stderr}"'
     assert worker_error_from_pipes_text(quoted) == "RuntimeError: GCS bucket 'gone' was not found"
     assert worker_error_from_pipes_text("Pod p failed: ImagePullBackOff") is None
+
+
+def test_credentials_path_is_forwarded_to_a_subprocess_only(monkeypatch):
+    """Issue 9.6: in a container or pod the code server's key-file path does not exist, and google-auth then
+    raises instead of using the metadata server (Workload Identity). Only an explicit env entry (a mounted
+    file's path) reaches a container."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/home/me/key.json")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    assert WorkerLauncher(kind="subprocess").worker_env()["GOOGLE_APPLICATION_CREDENTIALS"] == "/home/me/key.json"
+    for kind in ("docker", "k8s"):
+        env = WorkerLauncher(kind=kind).worker_env()
+        assert "GOOGLE_APPLICATION_CREDENTIALS" not in env and env["GOOGLE_CLOUD_PROJECT"] == "p"
+        mounted = WorkerLauncher(kind=kind, env={"GOOGLE_APPLICATION_CREDENTIALS": "/var/secrets/google/key.json"})
+        assert mounted.worker_env()["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/key.json"
+    pod = WorkerLauncher(kind="k8s").k8s_pod_body(pod_name="p", env={})
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in {e.name for e in pod.spec.containers[0].env or []}
