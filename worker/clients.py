@@ -104,7 +104,7 @@ class RetryBudget:
     def dml_retry(self) -> api_retry.Retry:
         """Re-runs a query job that failed with a documented concurrent-DML error (new job id each time)."""
         return api_retry.Retry(predicate=is_dml_concurrency_error, initial=1.0, maximum=30.0, multiplier=2.0,
-                               timeout=max(self.deadline_seconds, 60.0))
+                               timeout=self.deadline_seconds)
 
 
 #: The budget of calls made without a run's own (tests and helpers).
