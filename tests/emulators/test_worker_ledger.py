@@ -65,3 +65,21 @@ def test_an_old_ledger_gains_the_seal_column_in_place_and_keeps_every_row(bq_cli
     ledger.seal([day(5)], sealed_at=datetime.now(UTC))
     assert all(r["sealed_at"] is not None for r in ledger_rows(bq_client, spec))
     ledger.ensure()  # idempotent on an upgraded ledger
+
+
+def test_chunked_writes_keep_the_same_contract(bq_client, unique_name, monkeypatch):
+    """Intervals larger than LEDGER_CHUNK are written in chunks, then untouched rows are removed: same result."""
+    import worker.ledger
+
+    monkeypatch.setattr(worker.ledger, "LEDGER_CHUNK", 2)
+    ledger = ledger_for(bq_client, unique_name)
+    write(ledger, "a", "b", "c", "e", "f")
+    ledger.seal([day(5)], sealed_at=datetime.now(UTC))
+    ledger.mark_deleted([LoadedObject(interval_start=day(5), name="a", generation=1, size=10)], deleted_at=datetime.now(UTC))
+
+    write(ledger, "b", "d", "e")
+
+    rows = {r["object_name"]: r for r in ledger_rows(bq_client, ledger._spec)}
+    assert set(rows) == {"a", "b", "d", "e"}
+    assert all(r["sealed_at"] is not None for r in rows.values())
+    assert {r["interval_rows"] for r in rows.values()} == {3}

@@ -127,3 +127,41 @@ def test_job_id_conflict_then_brief_not_found_reattaches(bucket, gcs_client, uni
 
     assert conflict.hits == 1 and not_yet.hits == 1
     assert statuses(summary) == {"20240105": "loaded"} and count_rows(bq, spec.clean_table_id) == 3
+
+
+def test_ledger_writes_of_a_huge_interval_stay_under_the_request_limit(services, unique_name):
+    """Issue 9.3: one MERGE carrying every object of a 45,000-object interval is about 11 MB with 60-character
+    names; BigQuery refuses requests over 10 MB (https://cloud.google.com/bigquery/quotas#query_jobs), so that
+    interval would load and publish, then fail at its ledger write on every retry. Writes go in chunks."""
+    from datetime import UTC, datetime
+
+    from tests.emulators.worker_helpers import ledger_rows
+    from worker.ledger import Ledger, LedgerEntry
+    from worker.planning import LoadedObject
+
+    limit = 10 * 1024 * 1024
+    spec = make_spec("some-bucket", unique_name)
+    bq = fresh_client()
+    bq.create_dataset(f"{spec.project_id}.{spec.raw_dataset_name}")
+    too_large = Rule("request over 10 MB", "https://cloud.google.com/bigquery/quotas#query_jobs",
+                     match=lambda m, u, b: len(__import__("json").dumps(b)) > limit,
+                     answer=error(400, "badRequest", "Request payload size exceeds the limit: 10485760 bytes."),
+                     times=99)
+    faults = BigQueryFaults(bq, [too_large])
+    ledger = Ledger(bq, spec)
+    ledger.ensure()
+    names = [f"drops/2024-01-05/{'x' * 30}-{i:08d}.parquet" for i in range(45_000)]
+    entries = [LedgerEntry(name=n, generation=1, size=10, job_id="gcs_import_job") for n in names]
+
+    ledger.record_interval(interval_start=day(5), entries=entries, interval_rows=1, raw_table="r",
+                           loaded_at=datetime.now(UTC), digest="d")
+    ledger.mark_deleted([LoadedObject(interval_start=day(5), name=n, generation=1, size=10) for n in names],
+                        deleted_at=datetime.now(UTC))
+
+    assert too_large.hits == 0
+    assert max(size for _, _, size in faults.requests) < limit / 2
+    rows = ledger_rows(bq, spec)
+    assert len(rows) == 45_000 and all(r["deleted_at"] is not None for r in rows)
+    ledger.record_interval(interval_start=day(5), entries=entries[:20_001], interval_rows=1, raw_table="r",
+                           loaded_at=datetime.now(UTC), digest="d")
+    assert len(ledger_rows(bq, spec)) == 45_000, "rows of deleted objects are never removed, also in chunks"
