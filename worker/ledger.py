@@ -199,15 +199,21 @@ class Ledger:
             self._query(self._merge_sql(remove_others=len(chunks) == 1), [_entries_param(chunk), *interval_params],
                         action=action)
         if len(chunks) > 1:
-            sql = (f"DELETE FROM {quote_table(self._table_id)} WHERE asset = @asset AND interval_start = @interval_start "
-                   "AND loaded_at != @loaded_at AND deleted_at IS NULL")
-            self._query(sql, interval_params[:2] + interval_params[4:5], action=action)
+            table = quote_table(self._table_id)
+            untouched = "asset = @asset AND interval_start = @interval_start AND loaded_at != @loaded_at"
+            self._query(f"DELETE FROM {table} WHERE {untouched} AND deleted_at IS NULL", interval_params, action=action)
+            self._query(f"UPDATE {table} SET interval_rows = @interval_rows, raw_table = @raw_table, "
+                        f"digest = @digest, loaded_at = @loaded_at WHERE {untouched}", interval_params, action=action)
 
     def _merge_sql(self, *, remove_others: bool) -> str:
         table = quote_table(self._table_id)
         columns = ", ".join(_INSERT_COLUMNS)
+        # Rows of deleted objects are never removed, but they take the interval's new figures.
         remove = ("WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start "
-                  "AND T.deleted_at IS NULL THEN DELETE " if remove_others else "")
+                  "AND T.deleted_at IS NULL THEN DELETE "
+                  "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start = @interval_start "
+                  "THEN UPDATE SET interval_rows = @interval_rows, raw_table = @raw_table, loaded_at = @loaded_at, "
+                  "digest = @digest " if remove_others else "")
         return (
             f"MERGE {table} T "
             "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id, "
