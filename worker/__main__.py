@@ -24,7 +24,7 @@ from typing import Any
 
 from worker import contract as c
 from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget, bigquery_client, storage_client
-from worker.errors import WorkerError
+from worker.errors import WorkerError, explain_unexpected
 from worker.intervals import parse_iso
 from worker.reporting import (
     LogReporter,
@@ -58,28 +58,37 @@ def run_under_pipes() -> None:
     from dagster_pipes import open_dagster_pipes
 
     with open_dagster_pipes() as pipes:
-        extras: Mapping[str, Any] = pipes.extras
-        spec = ImportSpec.from_dict(extras[c.EXTRA_SPEC])
-        action = c.Action(extras.get(c.EXTRA_ACTION, c.Action.IMPORT.value))
-        window = None
-        if extras.get(c.EXTRA_WINDOW_START) and extras.get(c.EXTRA_WINDOW_END):
-            window = (parse_iso(extras[c.EXTRA_WINDOW_START]), parse_iso(extras[c.EXTRA_WINDOW_END]))
-        elif pipes.is_partition_step and pipes.partition_time_window:
-            tw = pipes.partition_time_window
-            window = (parse_iso(tw["start"]), parse_iso(tw["end"]))
-        as_of = parse_iso(extras[c.EXTRA_AS_OF]) if extras.get(c.EXTRA_AS_OF) else None
-        summary = _run(
-            spec=spec, action=action, window=window, dry_run=bool(extras.get(c.EXTRA_DRY_RUN, False)), as_of=as_of,
-            retry_deadline=float(extras.get(c.EXTRA_RETRY_DEADLINE) or DEFAULT_RETRY_DEADLINE_SECONDS),
-            reporter=PipesReporter(pipes),
-        )
-        if action is c.Action.IMPORT:
-            pipes.report_asset_materialization(metadata=import_metadata(summary), data_version=summary.data_version)
-            for check in import_checks(summary):
-                pipes.report_asset_check(**check)
-        else:
-            pipes.report_custom_message(retention_summary_json(summary))
-            pipes.log.info(f"Retention summary: {json.dumps(retention_summary_json(summary))}")
+        try:
+            _run_pipes_session(pipes)
+        except (WorkerError, SpecError):
+            raise
+        except Exception as exc:  # the step failure carries the same one line as the CLI's "error:"
+            raise WorkerError(explain_unexpected(exc)) from exc
+
+
+def _run_pipes_session(pipes: Any) -> None:
+    extras: Mapping[str, Any] = pipes.extras
+    spec = ImportSpec.from_dict(extras[c.EXTRA_SPEC])
+    action = c.Action(extras.get(c.EXTRA_ACTION, c.Action.IMPORT.value))
+    window = None
+    if extras.get(c.EXTRA_WINDOW_START) and extras.get(c.EXTRA_WINDOW_END):
+        window = (parse_iso(extras[c.EXTRA_WINDOW_START]), parse_iso(extras[c.EXTRA_WINDOW_END]))
+    elif pipes.is_partition_step and pipes.partition_time_window:
+        tw = pipes.partition_time_window
+        window = (parse_iso(tw["start"]), parse_iso(tw["end"]))
+    as_of = parse_iso(extras[c.EXTRA_AS_OF]) if extras.get(c.EXTRA_AS_OF) else None
+    summary = _run(
+        spec=spec, action=action, window=window, dry_run=bool(extras.get(c.EXTRA_DRY_RUN, False)), as_of=as_of,
+        retry_deadline=float(extras.get(c.EXTRA_RETRY_DEADLINE) or DEFAULT_RETRY_DEADLINE_SECONDS),
+        reporter=PipesReporter(pipes),
+    )
+    if action is c.Action.IMPORT:
+        pipes.report_asset_materialization(metadata=import_metadata(summary), data_version=summary.data_version)
+        for check in import_checks(summary):
+            pipes.report_asset_check(**check)
+    else:
+        pipes.report_custom_message(retention_summary_json(summary))
+        pipes.log.info(f"Retention summary: {json.dumps(retention_summary_json(summary))}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_time(flag: str, text: str) -> datetime:
+    """An ISO date or datetime from a command-line flag, or a WorkerError naming the flag."""
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise WorkerError(f"{flag} {text!r} is not an ISO date or datetime: use e.g. 2024-01-05 or "
+                          "2024-01-05T13:00:00Z.") from None
+
+
 def run_standalone(argv: Sequence[str]) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -112,11 +130,17 @@ def run_standalone(argv: Sequence[str]) -> None:
     action = c.Action(args.action)
     window = None
     if action is c.Action.IMPORT:
-        start = spec.interval.floor(parse_iso(args.start))
-        end = parse_iso(args.end) if args.end else spec.interval.next_start(start)
+        start = spec.interval.floor(_flag_time("--start", args.start))
+        try:
+            end = _flag_time("--end", args.end) if args.end else spec.interval.next_start(start)
+        except OverflowError:
+            raise WorkerError(f"--start {args.start!r} is too late: the interval after it is past year 9999; "
+                              "pass an earlier --start.") from None
         window = (start, end)
+    if not 0 < args.retry_deadline <= 86_400:
+        raise WorkerError(f"--retry-deadline {args.retry_deadline!r} must be more than 0 and at most 86400 seconds.")
     summary = _run(spec=spec, action=action, window=window, dry_run=getattr(args, "dry_run", False),
-                   as_of=parse_iso(args.as_of) if getattr(args, "as_of", None) else None,
+                   as_of=_flag_time("--as-of", args.as_of) if getattr(args, "as_of", None) else None,
                    retry_deadline=args.retry_deadline, reporter=LogReporter())
     out = import_summary_json(summary) if action is c.Action.IMPORT else retention_summary_json(summary)
     json.dump(out, sys.stdout, indent=2, default=str)
@@ -129,8 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         run_standalone(list(argv) if argv is not None else sys.argv[1:])
-    except (WorkerError, SpecError, ValueError) as exc:
+    except (WorkerError, SpecError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback: one line that says what failed (set GCS_IMPORT_DEBUG=1 for it)
+        if os.environ.get("GCS_IMPORT_DEBUG"):
+            raise
+        print(f"error: {explain_unexpected(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -81,3 +81,20 @@ def _job_errors(exc: Exception) -> str:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def explain_unexpected(exc: Exception) -> str:
+    """One line for an error no other handler named: credentials first (the common case), then the rest."""
+    from google.auth import exceptions as auth_exc
+
+    if isinstance(exc, auth_exc.DefaultCredentialsError):
+        return ("no Google credentials found: tried GOOGLE_APPLICATION_CREDENTIALS, gcloud's application default "
+                "credentials and the metadata server. Run `gcloud auth application-default login`, set "
+                "GOOGLE_APPLICATION_CREDENTIALS to a key file, run on GKE with Workload Identity, or set "
+                f"STORAGE_EMULATOR_HOST/BIGQUERY_EMULATOR_HOST for local emulators. ({_first_line(exc)})")
+    if isinstance(exc, auth_exc.RefreshError | auth_exc.TransportError):
+        return (f"the Google credentials could not be used ({type(exc).__name__}: {_first_line(exc)}): check that "
+                "the key or the login is still valid and that oauth2.googleapis.com (or the metadata server) is reachable.")
+    if isinstance(exc, OverflowError):
+        return f"a date is out of range ({_first_line(exc)}): use dates between 1970 and 9998."
+    return f"unexpected {type(exc).__name__}: {_first_line(exc)} (re-run with GCS_IMPORT_DEBUG=1 for the traceback)"

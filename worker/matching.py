@@ -104,7 +104,7 @@ def list_objects(
         kwargs["retry"] = retry
     count = 0
     try:
-        pages = client.list_blobs(spec.bucket_name, **kwargs).pages
+        pages = client.list_blobs(spec.gcs_bucket(client), **kwargs).pages
         for page in pages:
             for blob in page:
                 count += 1

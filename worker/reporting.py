@@ -20,7 +20,9 @@ def _typed(value: Any, type_: str) -> dict[str, Any]:
 
 
 def console_url(table_id: str) -> str:
-    project, dataset, table = table_id.split(".")
+    """The BigQuery console page of ``project.dataset.table`` (domain-scoped projects such as
+    ``example.com:my-project`` contain a dot, so the id is split from the right)."""
+    project, dataset, table = table_id.rsplit(".", 2)
     return f"https://console.cloud.google.com/bigquery?project={project}&ws=!1m5!1m4!4m3!1s{project}!2s{dataset}!3s{table}"
 
 

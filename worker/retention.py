@@ -71,7 +71,7 @@ def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan
     Raises:
         WorkerError: GCS refused a delete for another reason, or stayed unreachable past the deadline.
     """
-    bucket = gcs.bucket(spec.bucket_name)
+    bucket = spec.gcs_bucket(gcs)
     total = len(plan.to_delete)
     for batch_objects in plan.delete_batches():
         pending = list(batch_objects)

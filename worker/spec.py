@@ -39,6 +39,9 @@ DEFAULT_START_DATE = "2024-01-01"
 
 TIMESTAMP_GROUP = "interval_timestamp"
 
+#: Longest retention accepted: beyond it the cutoff date cannot be computed (and nobody means it).
+MAX_RETENTION_DAYS = 36_500
+
 
 class SpecError(ValueError):
     """A spec field is invalid. The message names the asset, the field and the fix."""
@@ -78,6 +81,8 @@ _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1000}$")
 _PROJECT_RE = re.compile(r"^(?:[a-z][a-z0-9.\-]*[a-z0-9]:)?[a-z][a-z0-9\-]{4,28}[a-z0-9]$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9]$")
 _LOCATION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9\-]{1,40}$")
+#: A '.' not preceded by a backslash, followed by a file extension at the end of the pattern.
+_UNESCAPED_EXTENSION_DOT = re.compile(r"(?<!\\)(\.)(?=(?:[A-Za-z0-9]{1,8})(?:\.(?:gz|bz2|zst))?\)?$)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +141,10 @@ class ImportSpec:
     #: Overwrite only: let an interval without rows replace the snapshot (off: a header-only or
     #: empty drop never replaces a good snapshot; the blocking ``rows_loaded`` check fails instead).
     allow_empty_snapshot: bool = False
+    #: Project billed for GCS requests on a Requester Pays bucket (sent as ``userProject`` on every
+    #: listing and delete); ``None``: the bucket's own project pays. BigQuery load jobs are billed
+    #: to ``project_id`` (the job's project) either way.
+    billing_project: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -149,8 +158,10 @@ class ImportSpec:
         set_(self, "format", _coerce_enum(self, "format", SourceFormat))
         if isinstance(self.key_prefix, str):
             set_(self, "key_prefix", (self.key_prefix,))
-        elif self.key_prefix is not None:
+        elif isinstance(self.key_prefix, list | tuple):
             set_(self, "key_prefix", tuple(self.key_prefix))
+        elif self.key_prefix is not None:
+            self._fail("key_prefix", f"is {self.key_prefix!r}", "give a string or a list of strings, e.g. 'gitcoin'")
         for part in self.key_prefix or ():
             if not isinstance(part, str) or not _NAME_RE.match(part):
                 self._fail("key_prefix", f"has {part!r}", "use letters, digits or underscores in each part")
@@ -176,11 +187,15 @@ class ImportSpec:
             if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
                 self._fail(field_name, f"is {value!r}",
                            "use a BigQuery identifier: a letter or underscore, then letters, digits or underscores")
-        if not isinstance(self.retention_days, int) or isinstance(self.retention_days, bool) or self.retention_days < 0:
-            self._fail("retention_days", f"is {self.retention_days!r}", "use a whole number of days, 0 or more")
+        if (not isinstance(self.retention_days, int) or isinstance(self.retention_days, bool)
+                or not 0 <= self.retention_days <= MAX_RETENTION_DAYS):
+            self._fail("retention_days", f"is {self.retention_days!r}",
+                       f"use a whole number of days from 0 to {MAX_RETENTION_DAYS} (100 years)")
         if not isinstance(self.location, str) or not _LOCATION_RE.match(self.location):
             self._fail("location", f"is {self.location!r}", "use a BigQuery location such as 'US', 'EU' or 'europe-west1'")
         if self.schema is not None:
+            if not isinstance(self.schema, list | tuple):
+                self._fail("schema", f"is {self.schema!r}", "give a list of columns, e.g. [{'name': 'a', 'type': 'STRING'}]")
             set_(self, "schema", tuple(self._schema_field(i, item) for i, item in enumerate(self.schema)))
             if not self.schema:
                 self._fail("schema", "is empty", "list at least one column, or leave it unset for autodetect")
@@ -194,6 +209,11 @@ class ImportSpec:
             not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format
         ):
                 self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
+        if self.billing_project is not None and (
+            not isinstance(self.billing_project, str) or not _PROJECT_RE.match(self.billing_project)
+        ):
+            self._fail("billing_project", f"is {self.billing_project!r}",
+                       "use the id of the Google Cloud project that pays for Requester Pays requests")
         if not isinstance(self.allow_empty_snapshot, bool):
             self._fail("allow_empty_snapshot", f"is {self.allow_empty_snapshot!r}", "use true or false")
         if self.start_date is not None:
@@ -232,6 +252,10 @@ class ImportSpec:
         """The raw table of the interval whose table suffix is ``suffix`` (``YYYYMMDD[HH]``)."""
         return f"{self.project_id}.{self.raw_dataset_name}.{self.destination_table}__{suffix}"
 
+    def gcs_bucket(self, client: Any) -> Any:
+        """The ``google.cloud.storage`` bucket handle, billing ``billing_project`` when set (Requester Pays)."""
+        return client.bucket(self.bucket_name, user_project=self.billing_project)
+
     @property
     def clean_table_id(self) -> str:
         return f"{self.project_id}.{self.clean_dataset_name}.{self.destination_table}"
@@ -247,9 +271,18 @@ class ImportSpec:
             k: v for k, v in self.to_dict().items()
             # Fields that do not change what a load job reads or writes; leaving them out also keeps
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
-            if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot"}
+            if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project"}
         }
         return hashlib.sha256(json.dumps(load_fields, sort_keys=True).encode()).hexdigest()[:12]
+
+    def unescaped_extension_dot(self) -> str | None:
+        """``file_match`` with its extension dots escaped, when it has an unescaped one (else None).
+
+        ``scores.parquet`` (as in the seed) also matches ``scoresXparquet``: regex semantics are
+        kept, and the orchestrator warns once when definitions load, suggesting this form.
+        """
+        escaped = _UNESCAPED_EXTENSION_DOT.sub(r"\\\1", self.file_match)
+        return escaped if escaped != self.file_match else None
 
     # -- JSON round trip --------------------------------------------------
 
@@ -273,6 +306,9 @@ class ImportSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImportSpec:
         """Rebuild (and re-validate) a spec; unknown keys are an error that names them."""
+        if not isinstance(data, Mapping):
+            raise SpecError(f"an import spec is a JSON object of fields, not {json.dumps(data)[:80]}: "
+                            "see the README's 'Running the worker by hand' for an example.")
         known = {f.name for f in dataclasses.fields(ImportSpec)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -298,6 +334,12 @@ class ImportSpec:
     def _check_file_match(self) -> None:
         if not isinstance(self.file_match, str) or not self.file_match:
             self._fail("file_match", f"is {self.file_match!r}", "give a regular expression for names under path_base")
+        # Names are always matched in full, so anchors add nothing; inside the combined pattern
+        # (path_base/ + file_match) a '^' would never match. Accept them by dropping them.
+        stripped = self.file_match.removeprefix("^")
+        if stripped.endswith("$") and not stripped.endswith("\\$"):
+            stripped = stripped[:-1]
+        object.__setattr__(self, "file_match", stripped)
         try:
             compiled = re.compile(self.file_match)
         except re.error as exc:
@@ -316,6 +358,9 @@ class ImportSpec:
             item = SchemaFieldSpec(name=item["name"], type=item["type"], mode=item.get("mode", "NULLABLE"))
         if not isinstance(item, SchemaFieldSpec):
             self._fail(f"schema[{index}]", f"is {item!r}", "give a SchemaFieldSpec or a mapping with name and type")
+        for part in ("name", "type", "mode"):
+            if not isinstance(getattr(item, part), str):
+                self._fail(f"schema[{index}].{part}", f"is {getattr(item, part)!r}", "give a string")
         if not _IDENTIFIER_RE.match(item.name) or len(item.name) > 300:
             self._fail(f"schema[{index}].name", f"is {item.name!r}", "use letters, digits or underscores, not starting with a digit")
         type_ = item.type.upper()

@@ -33,6 +33,13 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
             "wrap the fields in IntervalGCSAsset(...)"
         )
     spec = config
+    escaped = spec.unescaped_extension_dot()
+    if escaped:
+        warnings.warn(
+            f"IntervalGCSAsset {spec.name!r}: file_match {spec.file_match!r} has an unescaped '.' before the file "
+            f"extension, so it also matches names such as 'scoresXparquet'; write {escaped!r} to match a dot only.",
+            UserWarning, stacklevel=2,
+        )
     key = dg.AssetKey([*(spec.key_prefix or ()), spec.name])
     partitions_def = partitions_def_for(spec)
     asset_kwargs: dict[str, Any] = {"kinds": {"gcs", "bigquery"}, **spec.asset_kwargs}

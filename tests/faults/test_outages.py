@@ -153,3 +153,28 @@ def test_reupload_between_listing_and_delete_is_refused_by_the_precondition(buck
     with at_checkpoint("retention.sealed", lambda: drop(bucket, name, score_rows(interval_start=day(5), count=9, seed=7))):
         retain(spec, gcs_client, bq_client, as_of=AS_OF)
     assert faults.sent and all(f"ifGenerationMatch={loaded_generation}" in line for line in faults.sent)
+
+
+def test_requester_pays_bucket_is_billed_to_the_billing_project(bucket, gcs_client, bq_client, unique_name):
+    """Issue 9.9: every GCS request (listing, batched deletes) carries userProject. gcp-storage-emulator does not
+    enforce Requester Pays (real GCS answers 400 UserProjectMissing without it), so the requests are asserted."""
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", retention_days=3, billing_project="billing-proj")
+    seed(bucket, spec, days=(5,), files=2)
+    sent: list[str] = []
+    connection = gcs_client._base_connection
+    original = connection._make_request
+
+    def record(method, url, data=None, headers=None, **kwargs):
+        sent.append(url)
+        if "/batch/" in url:
+            sent.extend(line for line in data.splitlines() if line.startswith("DELETE "))
+        return original(method, url, data=data, headers=headers, **kwargs)
+
+    connection._make_request = record
+    import_window(spec, gcs_client, bq_client, day(5))
+    retain(spec, gcs_client, bq_client, as_of=AS_OF)
+
+    listings = [u for u in sent if "/o?" in u or u.endswith("/o")]
+    deletes = [u for u in sent if u.startswith("DELETE ")]
+    assert listings and len(deletes) == 2
+    assert all("userProject=billing-proj" in u for u in listings + deletes)

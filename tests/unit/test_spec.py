@@ -63,8 +63,8 @@ def test_fingerprint_changes_with_load_settings_not_with_retention() -> None:
         ({"interval": "Yearly"}, "interval", "Hourly, Daily, Weekly, Monthly"),
         ({"mode": "Append"}, "mode", "Overwrite, Incremental"),
         ({"format": "XLSX"}, "format", "PARQUET"),
-        ({"retention_days": -1}, "retention_days", "0 or more"),
-        ({"retention_days": True}, "retention_days", "0 or more"),
+        ({"retention_days": -1}, "retention_days", "from 0 to 36500"),
+        ({"retention_days": True}, "retention_days", "from 0 to 36500"),
         ({"raw_dataset_name": "raw-data"}, "raw_dataset_name", "BigQuery identifier"),
         ({"clean_dataset_name": "x`; DROP TABLE y; --"}, "clean_dataset_name", "BigQuery identifier"),
         ({"destination_table": "1table"}, "destination_table", "BigQuery identifier"),
@@ -108,3 +108,33 @@ def test_name_pattern_escapes_path_base_and_full_matches() -> None:
     assert spec.name_pattern.fullmatch("a.b+c/2024-01-05/scores.parquet")
     assert not spec.name_pattern.fullmatch("aXb+c/2024-01-05/scores.parquet"), "dot in path_base is literal"
     assert not spec.name_pattern.fullmatch("a.b+c/2024-01-05/scores.parquet.bak"), "full match, not prefix"
+
+
+def test_new_fields_at_their_defaults_keep_the_load_digest_of_existing_specs() -> None:
+    """An upgrade must not reload every interval: 893019badbb1 is BASE's fingerprint before allow_empty_snapshot
+    and billing_project existed; neither changes what a load job does, so neither enters the digest."""
+    assert ImportSpec(**BASE).fingerprint() == "893019badbb1"
+    assert ImportSpec(**BASE, allow_empty_snapshot=True, billing_project="billing-proj").fingerprint() == "893019badbb1"
+
+
+@pytest.mark.parametrize("file_match", [r"^(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/a\.csv$",
+                                        r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/a\.csv$"])
+def test_anchored_file_match_matches_like_the_unanchored_one(file_match) -> None:
+    """Issue 9: '^...$' used to match nothing (the '^' sits after path_base/ in the combined pattern)."""
+    spec = ImportSpec(**{**BASE, "file_match": file_match})
+    assert spec.name_pattern.fullmatch(f"{spec.object_prefix}2024-01-05/a.csv")
+    assert not spec.name_pattern.fullmatch(f"{spec.object_prefix}2024-01-05/a.csv.bak")
+
+
+def test_unescaped_extension_dot_is_reported_with_the_escaped_form() -> None:
+    spec = ImportSpec(**{**BASE, "file_match": r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/scores.parquet"})
+    assert spec.unescaped_extension_dot() == r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/scores\.parquet"
+    assert spec.name_pattern.fullmatch(f"{spec.object_prefix}2024-01-05/scoresXparquet"), "regex semantics are kept"
+    assert ImportSpec(**{**BASE, "file_match": r"(?P<interval_timestamp>\d+)/s\.csv\.gz"}).unescaped_extension_dot() is None
+
+
+def test_domain_scoped_project_console_url() -> None:
+    from worker.reporting import console_url
+
+    url = console_url("example.com:my-project.raw.t")
+    assert "project=example.com:my-project" in url and url.endswith("!2sraw!3st")
