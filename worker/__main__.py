@@ -34,12 +34,14 @@ from worker.reporting import (
     import_summary_json,
     retention_summary_json,
 )
-from worker.run import Reporter, run_import, run_retention
+from worker.run import Reporter, run_import, run_retention, window_starts
 from worker.spec import ImportSpec, SpecError
 
 
 def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime] | None, dry_run: bool,
          as_of: datetime | None, retry_deadline: float, reporter: Reporter):
+    if window is not None:
+        window_starts(spec, *window)  # before any client exists: a wrong window is named even without credentials
     gcs = storage_client(project_id=spec.project_id)
     bq = bigquery_client(project_id=spec.project_id, location=spec.location)
     budget = RetryBudget(deadline_seconds=retry_deadline)

@@ -139,6 +139,15 @@ def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
         seconds[phase] = round(seconds.get(phase, 0.0) + time.monotonic() - started, 3)
 
 
+def window_starts(spec: ImportSpec, window_start: datetime, window_end: datetime) -> list[datetime]:
+    """The interval starts in ``[window_start, window_end)``; raises WorkerError when there is none."""
+    starts = list(spec.interval.starts_between(window_start, window_end))
+    if not starts:
+        raise WorkerError(f"The window [{window_start.isoformat()}, {window_end.isoformat()}) holds no "
+                          f"{spec.interval.value.lower()} interval of {spec.name!r}: pass a later end.")
+    return starts
+
+
 def run_import(
     *, spec: ImportSpec, window_start: datetime, window_end: datetime, gcs: storage.Client, bq: bigquery.Client,
     reporter: Reporter, budget: RetryBudget | None = None,
@@ -158,10 +167,7 @@ def run_import(
     """
     budget = budget or RetryBudget()
     summary = ImportSummary(spec=spec, window_start=window_start, window_end=window_end)
-    starts = list(spec.interval.starts_between(window_start, window_end))
-    if not starts:
-        raise WorkerError(f"The window [{window_start.isoformat()}, {window_end.isoformat()}) holds no "
-                          f"{spec.interval.value.lower()} interval of {spec.name!r}: pass a later end.")
+    starts = window_starts(spec, window_start, window_end)
     prefix = f"gs://{spec.bucket_name}/{spec.object_prefix}"
     reporter.info(f"Listing {prefix} for {len(starts)} interval(s) {starts[0]:%Y-%m-%d %H:%M} .. {starts[-1]:%Y-%m-%d %H:%M}")
     with _timed(summary.seconds, "list"):
