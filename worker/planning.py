@@ -199,6 +199,12 @@ class IntervalLoadPlan:
         return f"gcs_import_{spec.name}_{self.suffix}_{self.load_key}_{'append' if self.append else 'copy'}"
 
 
+def job_id_for_object(index: int, job_ids: Sequence[str]) -> str:
+    """The job that loaded the ``index``-th object of a plan: its batch's load job, or — when a retry
+    reattached to the finished copy and only that id is known — the copy job."""
+    return job_ids[min(index // MAX_URIS_PER_JOB, len(job_ids) - 1)]
+
+
 def generations_digest(spec: ImportSpec, interval_start: datetime, objects: Iterable[ObjectInfo]) -> str:
     """A hash of (spec, interval, object names and generations): equal iff the same data would be loaded."""
     hasher = hashlib.sha256()

@@ -29,12 +29,12 @@ from worker.ledger import Ledger, LedgerEntry
 from worker.loading import appended_names, ensure_datasets, find_finished_copy, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
-    MAX_URIS_PER_JOB,
     IntervalAction,
     IntervalLoadPlan,
     RecordedInterval,
     decide_interval,
     generations_digest,
+    job_id_for_object,
     overwrite_target,
     plan_interval_load,
     recorded_digest,
@@ -344,7 +344,7 @@ def _import_round(
                                                raw_schema=outcome.schema, budget=budget))
             checkpoint("import.published")
         entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                               job_id=outcome.job_ids[min(i // MAX_URIS_PER_JOB, len(outcome.job_ids) - 1)])
+                               job_id=job_id_for_object(i, outcome.job_ids))
                    for i, o in enumerate(plan.objects)]
         if append and recorded is not None:
             entries += _recorded_entries(recorded)

@@ -211,3 +211,17 @@ def test_whole_bucket_when_path_base_is_empty(bucket, gcs_client, bq_client, uni
 
     assert summary.intervals[0].files == 1 and summary.ignored == 1
     assert sorted(r[0] for r in table_rows(bq_client, spec.clean_table_id)) == [1, 2]
+
+
+def test_flexible_column_names_publish_incrementally(bucket, gcs_client, bq_client, unique_name):
+    """Issue 9.5: BigQuery accepts flexible column names (dashes, leading digits, spaces); the Incremental
+    publish used to reject them with ValueError. They are quoted (backticks escaped) instead."""
+    from tests.emulators.worker_helpers import import_window, make_spec, rows_per_interval
+
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", format="CSV", schema=None,
+                     file_match=r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/[a-z]+\.csv")
+    bucket.blob("drops/2024-01-05/flex.csv").upload_from_string("user-id,2fa,first name\nu1,true,Ann\nu2,false,Bo\n")
+    import_window(spec, gcs_client, bq_client, day(5))
+    assert rows_per_interval(bq_client, spec) == {day(5): 2}
+    columns = {f.name for f in bq_client.get_table(spec.clean_table_id).schema}
+    assert {"user-id", "2fa", "first name"} <= columns

@@ -185,3 +185,14 @@ def test_retention_batches_deletes_by_hundred() -> None:
     plan = plan_retention(spec, as_of=datetime(2024, 2, 1, tzinfo=UTC), recorded=recorded,
                           current_generations={f"o{i}": 1 for i in range(250)})
     assert [len(b) for b in plan.delete_batches()] == [100, 100, 50]
+
+
+def test_every_object_of_a_large_interval_gets_a_job_id_also_when_reattached() -> None:
+    """Issue 9.4: reattaching to a finished copy leaves one job id; an interval of more than 10,000 files
+    used to index one id per batch and raise IndexError outside the per-interval error handling."""
+    from worker.planning import job_id_for_object
+
+    plan = plan_interval_load(SPEC, interval_start=DAY, objects=objs(25_000))
+    loaded = ["load0", "load1", "load2", "copy"]
+    assert [job_id_for_object(i, loaded) for i in (0, 9_999, 10_000, 24_999)] == ["load0", "load0", "load1", "load2"]
+    assert {job_id_for_object(i, ["copy"]) for i in range(len(plan.objects))} == {"copy"}
