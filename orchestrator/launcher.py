@@ -122,7 +122,8 @@ class K8sToleration(dg.Config):
 class K8sLaunch(dg.Config):
     """How ``kind="k8s"`` runs the worker pod."""
 
-    #: Namespace of the pod; ``None``: the code server's own namespace in-cluster, else the kubeconfig's, else default.
+    #: Namespace of the pod (k8s/ uses ``gcs-import-workers``, apart from Dagster's own pods);
+    #: ``None``: the code server's own namespace in-cluster, else the kubeconfig's, else default.
     namespace: str | None = None
     image: str = DEFAULT_WORKER_IMAGE
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
@@ -372,6 +373,8 @@ class WorkerLauncher(dg.ConfigurableResource):
             container["command"] = list(cfg.command)
         spec: dict[str, Any] = {
             "restart_policy": "Never",
+            # The worker never calls the Kubernetes API: no service-account token in the pod.
+            "automount_service_account_token": False,
             "containers": [container],
             "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "512Mi"}}],
             "security_context": {

@@ -32,7 +32,7 @@ from orchestrator.launcher import DEFAULT_WORKER_IMAGE
 REPO = Path(__file__).resolve().parents[2]
 KIND_CONFIG = REPO / "k8s" / "kind-cluster.yaml"
 WORKER_IMAGE = os.environ.get("WORKER_IMAGE", DEFAULT_WORKER_IMAGE)
-NAMESPACE = "gcs-import"
+NAMESPACE = "gcs-import-workers"  # where k8s/ lets the code server run worker pods
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ from tests.unit.test_k8s_models import (
 )
 
 NAMESPACE = "gcs-import"
+WORKER_NAMESPACE = "gcs-import-workers"
+#: Where each namespaced object belongs: the worker pods' rights live with the workers only.
+NAMESPACE_OF = {("ServiceAccount", "gcs-import-code-server"): NAMESPACE, ("ServiceAccount", "gcs-import-worker"): WORKER_NAMESPACE,
+                ("Role", "gcs-import-worker-launcher"): WORKER_NAMESPACE, ("RoleBinding", "gcs-import-worker-launcher"): WORKER_NAMESPACE}
 CODE_SERVER_SA = "gcs-import-code-server"
 WORKER_SA = "gcs-import-worker"
 
@@ -44,12 +48,49 @@ def test_manifest_round_trips_through_client_model(path, doc):
     # A misspelt or misplaced field is dropped by the model: the round trip would differ.
     assert to_api_dict(model) == doc, f"{path}: fields the {MODEL_BY_KIND[doc['kind']]} model does not know"
     if doc["kind"] != "Namespace":
-        assert model.metadata.namespace == NAMESPACE, f"{path}: {doc['kind']} must be namespaced to {NAMESPACE}"
+        want = NAMESPACE_OF[(doc["kind"], doc["metadata"]["name"])]
+        assert model.metadata.namespace == want, f"{path}: {doc['kind']} must be namespaced to {want}"
+
+
+@pytest.mark.parametrize(
+    ("path", "doc"), all_api_objects(), ids=lambda v: v.name if hasattr(v, "name") else v.get("kind", "?")
+)
+def test_manifest_is_valid_against_the_kubernetes_api_schema(path, doc):
+    """Issue 9.8: the official OpenAPI schemas (shipped by kubernetes-validate, offline), strict: unknown
+    fields are errors, not silently dropped."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        pytest.fail(f"{path}: {doc['kind']} {doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+def test_worker_pods_live_apart_and_mount_no_token():
+    """The code server may create pods only in the workers' namespace, where nothing of Dagster's runs; the
+    worker's account mounts no API token (it never calls the Kubernetes API)."""
+    namespaces = {d["metadata"]["name"]: d for d in objects_of("Namespace")}
+    assert set(namespaces) == {NAMESPACE, WORKER_NAMESPACE}
+    assert namespaces[WORKER_NAMESPACE]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    [worker] = [sa for sa in objects_of("ServiceAccount") if sa["metadata"]["name"] == WORKER_SA]
+    assert worker["automountServiceAccountToken"] is False
+    assert {r["metadata"]["namespace"] for r in objects_of("Role") + objects_of("RoleBinding")} == {WORKER_NAMESPACE}
+    pod = WorkerLauncher(kind="k8s", k8s=K8sLaunch(namespace=WORKER_NAMESPACE)).k8s_pod_body(pod_name="p", env={})
+    assert pod.spec.automount_service_account_token is False
+
+
+def test_code_server_account_reads_gcs_through_workload_identity():
+    """Issue 9.7: the new-files sensor lists GCS from the code server, so its account has a Workload Identity mapping."""
+    [code] = [sa for sa in objects_of("ServiceAccount") if sa["metadata"]["name"] == CODE_SERVER_SA]
+    gsa = code["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert gsa.startswith("gcs-import-code-server@")
+    rbac_text = (K8S_DIR / "rbac.yaml").read_text()
+    assert "roles/storage.objectViewer" in rbac_text and "objectAdmin" not in rbac_text
 
 
 def test_kustomization_lists_every_manifest():
     kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
-    assert kustomization["namespace"] == NAMESPACE
+    assert "namespace" not in kustomization, "two namespaces: each object names its own"
     listed = {K8S_DIR / name for name in kustomization["resources"]}
     assert listed == set(manifest_files())
 
@@ -159,7 +200,7 @@ def test_helm_values_configure_codelocation_and_k8s_launcher(monkeypatch):
 
     # The launcher settings are a valid K8sLaunch and yield a pod in the namespace, as the worker SA.
     settings = K8sLaunch(**json.loads(env[K8S_LAUNCH_ENV]))
-    assert settings.namespace == NAMESPACE and settings.service_account_name == WORKER_SA
+    assert settings.namespace == WORKER_NAMESPACE and settings.service_account_name == WORKER_SA
     assert settings.image.endswith("gcs-interval-import-worker:dev")
     monkeypatch.setenv(K8S_LAUNCH_ENV, env[K8S_LAUNCH_ENV])
     pod = WorkerLauncher(kind="k8s").k8s_pod_body(pod_name="p", env={})
