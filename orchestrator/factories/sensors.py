@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+from dagster_gcp import GCSResource
 
 from orchestrator.factories.cursor import NewFilesCursor, fold_tick, plan_listing
 from orchestrator.factories.partitions import partition_key_for
-from worker.clients import storage_client
 from worker.matching import list_objects
 from worker.spec import ImportSpec
 
@@ -59,7 +59,9 @@ def build_new_files_sensor(
     def new_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         cursor = NewFilesCursor.from_json(context.cursor)
         plan = plan_listing(spec, cursor, lookback_intervals=lookback_intervals)
-        client = storage_client(project_id=spec.project_id)
+        # dagster-gcp's client (Application Default Credentials: on GKE the code server's Workload Identity,
+        # read-only on the buckets, see k8s/rbac.yaml; the emulator when STORAGE_EMULATOR_HOST is set).
+        client = GCSResource(project=spec.project_id).get_client()
         listed = []
         truncated = False
         for obj in list_objects(client, spec, start_offset=plan.start_offset):
