@@ -8,6 +8,7 @@ Standalone, for debugging a container by hand::
 
     python -m worker import --spec spec.json --start 2024-01-05 [--end 2024-01-08]
     python -m worker retention --spec spec.json [--dry-run] [--as-of 2024-02-01]
+    python -m worker migrate-ledger --spec spec.json [--force]   # an unpartitioned ledger -> partitioned
 
 prints a JSON summary on stdout. Any failure exits non-zero with the reason.
 """
@@ -26,6 +27,7 @@ from worker import contract as c
 from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget, bigquery_client, storage_client
 from worker.errors import WorkerError, explain_unexpected
 from worker.intervals import parse_iso
+from worker.ledger import Ledger
 from worker.reporting import (
     LogReporter,
     PipesReporter,
@@ -105,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     ret.add_argument("--spec", required=True, help="JSON file with the import spec")
     ret.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
     ret.add_argument("--as-of", help="count retention back from this ISO time (default: now)")
-    for p in (imp, ret):
+    mig = sub.add_parser("migrate-ledger", help="move an unpartitioned ledger into a partitioned one (keeps a backup)")
+    mig.add_argument("--spec", required=True, help="JSON file with an import spec of the raw dataset")
+    mig.add_argument("--force", action="store_true", help="migrate even though the ledger was written recently")
+    for p in (imp, ret, mig):
         p.add_argument("--retry-deadline", type=float, default=DEFAULT_RETRY_DEADLINE_SECONDS,
                        help="seconds to keep retrying an unreachable endpoint (default: %(default)s)")
     return parser
@@ -129,6 +134,12 @@ def run_standalone(argv: Sequence[str]) -> None:
         raise WorkerError(f"cannot read spec file {args.spec!r}: {exc.strerror}") from exc
     except json.JSONDecodeError as exc:
         raise WorkerError(f"spec file {args.spec!r} is not JSON: {exc}") from exc
+    if args.action == "migrate-ledger":
+        bq = bigquery_client(project_id=spec.project_id, location=spec.location)
+        ledger = Ledger(bq, spec, budget=RetryBudget(deadline_seconds=args.retry_deadline))
+        json.dump(ledger.migrate_to_partitioned(now=datetime.now(UTC), force=args.force), sys.stdout)
+        sys.stdout.write("\n")
+        return
     action = c.Action(args.action)
     window = None
     if action is c.Action.IMPORT:

@@ -21,7 +21,7 @@ from google.cloud import bigquery
 
 from worker.bigquery_queries import run_query
 from worker.clients import RetryBudget
-from worker.errors import explain_bigquery_error
+from worker.errors import WorkerError, explain_bigquery_error
 from worker.planning import LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
@@ -64,6 +64,14 @@ def _entries_param(entries: Sequence[LedgerEntry]) -> bigquery.ArrayQueryParamet
     ])
 
 
+def new_ledger_table(table_id: str) -> bigquery.Table:
+    """The ledger table as it is created: partitioned by day of ``interval_start``, clustered by asset."""
+    table = bigquery.Table(table_id, schema=list(LEDGER_SCHEMA))
+    table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field="interval_start")
+    table.clustering_fields = ["asset"]
+    return table
+
+
 def asset_id(spec: ImportSpec) -> str:
     """The ledger's key for a spec: its Dagster asset key path, e.g. ``gitcoin/passport_scores``."""
     return "/".join([*(spec.key_prefix or ()), spec.name])
@@ -93,6 +101,8 @@ class Ledger:
         self._table_id = spec.ledger_table_id
         self._asset = asset_id(spec)
         self._budget = budget or RetryBudget()
+        #: False after :meth:`ensure` found a ledger written unpartitioned by an earlier release.
+        self.partitioned = True
 
     @property
     def table_id(self) -> str:
@@ -101,25 +111,86 @@ class Ledger:
     def ensure(self) -> None:
         """Create the ledger table if it does not exist (the raw dataset must exist).
 
-        A ledger written by an earlier release lacks newer columns; they are added (NULLABLE
-        columns can be added in place, every recorded row is kept).
+        New ledgers are partitioned by day of ``interval_start`` and clustered by asset, so DML
+        statements of different intervals touch different partitions (BigQuery detects conflicts
+        per partition). A ledger written by an earlier release lacks newer columns; they are added
+        in place (every recorded row is kept). One written unpartitioned keeps working;
+        :meth:`migrate_to_partitioned` (``python -m worker migrate-ledger``) converts it.
         """
         budget = self._budget
         try:
             try:
                 table = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
             except gexc.NotFound:
-                table = bigquery.Table(self._table_id, schema=list(LEDGER_SCHEMA))
-                self._client.create_table(table, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+                self._client.create_table(new_ledger_table(self._table_id), exists_ok=True, retry=budget.retry,
+                                          timeout=budget.request_timeout)
                 return
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=self._table_id, action="creating the load ledger") from exc
+        self.partitioned = table.time_partitioning is not None
         have = {f.name for f in table.schema}
         for missing in (f for f in LEDGER_SCHEMA if f.name not in have):
             # DDL rather than a schema patch: the same statement upgrades the ledger on BigQuery and its emulator.
             self._query(f"ALTER TABLE {quote_table(self._table_id)} ADD COLUMN IF NOT EXISTS "
                         f"{quote_column(missing.name)} {missing.field_type}", [],
                         action=f"adding column {missing.name} to the load ledger (upgrade)")
+
+    def migrate_to_partitioned(self, *, now: datetime, quiet_minutes: float = 10, force: bool = False) -> dict:
+        """Move an unpartitioned ledger (every asset's rows) into a partitioned, clustered one; keep a backup.
+
+        An existing table cannot be re-partitioned: the old table is copied to
+        ``_gcs_import_ledger_unpartitioned_<time>`` (a copy job; kept as the backup, counted), then
+        replaced by a partitioned ledger under the same name into which every row is copied back
+        (``INSERT ... SELECT``, counted). Until the copy is done the ledger is missing or incomplete: stop the sensors and
+        clean-up jobs of every asset of this raw dataset first and let running imports finish.
+        Refuses when the ledger was written in the last ``quiet_minutes`` unless ``force``.
+
+        Returns: ``{"migrated": bool, "rows": n, "backup": table id or None}``.
+        """
+        self.ensure()
+        if self.partitioned:
+            return {"migrated": False, "rows": None, "backup": None}
+        table = quote_table(self._table_id)
+        latest = self._query(f"SELECT MAX(loaded_at) AS l, MAX(deleted_at) AS d, MAX(sealed_at) AS s, COUNT(*) AS n "
+                             f"FROM {table}", [], action="reading the load ledger before migrating it")[0]
+        written = max((t for t in (latest["l"], latest["d"], latest["s"]) if t is not None), default=None)
+        if not force and written is not None and (now - written).total_seconds() < quiet_minutes * 60:
+            raise WorkerError(
+                f"{self._table_id} was written at {written.isoformat()}, less than {quiet_minutes:g} minutes ago: stop "
+                "the new-files sensors and clean-up jobs of every asset of this raw dataset, let running imports "
+                "finish, then run the migration again (or pass --force when nothing runs)."
+            )
+        project_dataset, name = self._table_id.rsplit(".", 1)
+        backup = f"{project_dataset}.{name}_unpartitioned_{now:%Y%m%d%H%M%S}"
+        budget = self._budget
+        try:
+            self._client.copy_table(self._table_id, backup, location=self._spec.location, retry=budget.retry,
+                                    timeout=budget.request_timeout,
+                                    job_config=bigquery.CopyJobConfig(write_disposition="WRITE_EMPTY")
+                                    ).result(retry=budget.retry)
+        except gexc.GoogleAPIError as exc:
+            raise explain_bigquery_error(exc, table=backup, action="backing up the ledger (nothing was changed)") from exc
+        saved = self._query(f"SELECT COUNT(*) AS n FROM {quote_table(backup)}", [], action="counting the backup")[0]["n"]
+        if saved != latest["n"]:
+            raise WorkerError(f"the backup {backup} holds {saved} rows, {self._table_id} {latest['n']}: something writes "
+                              "the ledger; the ledger is unchanged: stop it and run the migration again.")
+        restore = (f"the backup {backup} holds every row: copy it back to {self._table_id} (bq cp -f), or run the "
+                   "migration again")
+        try:
+            self._client.delete_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
+            self._client.create_table(new_ledger_table(self._table_id), retry=budget.retry, timeout=budget.request_timeout)
+        except gexc.GoogleAPIError as exc:
+            raise WorkerError(f"replacing {self._table_id} by a partitioned table failed ({exc}); {restore}.") from exc
+        columns = ", ".join(quote_column(f.name) for f in LEDGER_SCHEMA)
+        # Every column of the new schema: the backup may predate some (added by ensure() above).
+        self._query(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {quote_table(backup)}", [],
+                    action=f"copying the ledger into its partitioned table ({restore})")
+        copied = self._query(f"SELECT COUNT(*) AS n FROM {table}", [], action="counting the copy")[0]["n"]
+        if copied != latest["n"]:
+            raise WorkerError(f"the partitioned {self._table_id} holds {copied} rows, the backup {latest['n']}: "
+                              f"something wrote the ledger during the migration; {restore}.")
+        self.partitioned = True
+        return {"migrated": True, "rows": int(copied), "backup": backup}
 
     def recorded(self, *, start: datetime | None = None, end: datetime | None = None,
                  include_deleted: bool = True) -> list[LoadedObject]:

@@ -192,6 +192,9 @@ def run_import(
         ensure_datasets(bq, spec, budget=budget)
         ledger = Ledger(bq, spec, budget=budget)
         ledger.ensure()
+        if not ledger.partitioned:
+            reporter.warning(f"{ledger.table_id} is unpartitioned (written by an earlier release): it works, but "
+                             "concurrent imports conflict more often; migrate it with `python -m worker migrate-ledger`")
         records = ledger.recorded_intervals(start=starts[0], end=spec.interval.next_start(starts[-1]))
 
     attempt_token = secrets.token_hex(4)

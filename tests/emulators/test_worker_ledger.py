@@ -83,3 +83,46 @@ def test_chunked_writes_keep_the_same_contract(bq_client, unique_name, monkeypat
     assert set(rows) == {"a", "b", "d", "e"}
     assert all(r["sealed_at"] is not None for r in rows.values())
     assert {r["interval_rows"] for r in rows.values()} == {3}
+
+
+def test_new_ledgers_are_partitioned_by_interval_and_clustered_by_asset(bq_client, unique_name):
+    ledger = ledger_for(bq_client, unique_name)
+    table = bq_client.get_table(ledger.table_id)
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("DAY", "interval_start")
+    assert table.clustering_fields == ["asset"]
+
+
+def test_migrate_an_unpartitioned_ledger_keeps_every_row(bq_client, unique_name, tmp_path, capsys):
+    """Issue 9.2: a ledger written unpartitioned by an earlier release is moved into a partitioned one by
+    ``python -m worker migrate-ledger``; the old table stays as a backup; a recently written ledger is refused."""
+    from tests.emulators.worker_helpers import write_spec
+    from worker.__main__ import main
+
+    spec = make_spec("some-bucket", unique_name)
+    bq_client.create_dataset(f"{spec.project_id}.{spec.raw_dataset_name}")
+    bq_client.create_table(bigquery.Table(spec.ledger_table_id, schema=[f for f in LEDGER_SCHEMA if f.name != "sealed_at"]))
+    table = f"`{spec.ledger_table_id.replace('.', '`.`')}`"
+    bq_client.query(
+        f"INSERT INTO {table} (asset, interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at) "
+        f"VALUES ('{spec.name}', TIMESTAMP '2024-01-05', 'x', 1, 10, 3, CURRENT_TIMESTAMP(), NULL), "
+        f"('other/asset', TIMESTAMP '2024-01-06', 'y', 2, 10, 4, TIMESTAMP '2024-01-07', TIMESTAMP '2024-02-01')"
+    ).result()
+    before = sorted((r["asset"], r["object_name"]) for r in bq_client.query(f"SELECT * FROM {table}").result())
+    path = write_spec(tmp_path, spec)
+
+    assert main(["migrate-ledger", "--spec", str(path)]) == 1
+    assert "less than 10 minutes ago" in capsys.readouterr().err
+    assert main(["migrate-ledger", "--spec", str(path), "--force"]) == 0
+    result = __import__("json").loads(capsys.readouterr().out)
+
+    assert result["migrated"] and result["rows"] == 2
+    migrated = bq_client.get_table(spec.ledger_table_id)
+    assert migrated.time_partitioning.field == "interval_start" and migrated.clustering_fields == ["asset"]
+    after = sorted((r["asset"], r["object_name"]) for r in bq_client.query(f"SELECT * FROM {table}").result())
+    assert after == before, "every asset's rows moved"
+    backup = f"`{result['backup'].replace('.', '`.`')}`"
+    assert len(list(bq_client.query(f"SELECT * FROM {backup}").result())) == 2
+    record = Ledger(bq_client, spec).recorded_intervals(start=day(1), end=day(20))
+    assert set(record) == {day(5)} and not record[day(5)].sealed
+    assert main(["migrate-ledger", "--spec", str(path)]) == 0
+    assert __import__("json").loads(capsys.readouterr().out)["migrated"] is False, "already partitioned"
