@@ -31,20 +31,22 @@ from worker.errors import WorkerError
 AS_OF = datetime(2024, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def bq_proxy(services, monkeypatch):
-    proxy = TcpProxy(services.bigquery_endpoint)
-    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.endpoint)
+def _proxied(upstream: str, variable: str, monkeypatch):
+    """A proxy in front of one emulator; clients built while it is in place talk through it."""
+    proxy = TcpProxy(upstream)
+    monkeypatch.setenv(variable, proxy.endpoint)
     yield proxy
     proxy.down()
+
+
+@pytest.fixture
+def bq_proxy(services, monkeypatch):
+    yield from _proxied(services.bigquery_endpoint, "BIGQUERY_EMULATOR_HOST", monkeypatch)
 
 
 @pytest.fixture
 def gcs_proxy(services, monkeypatch):
-    proxy = TcpProxy(services.gcs_endpoint)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.endpoint)
-    yield proxy
-    proxy.down()
+    yield from _proxied(services.gcs_endpoint, "STORAGE_EMULATOR_HOST", monkeypatch)
 
 
 def seed(bucket, spec, days=(5, 6), files=2):
