@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.clients import RetryBudget
 from worker.errors import explain_bigquery_error
+
+T = TypeVar("T")
+
+
+def with_dml_retries(budget: RetryBudget, statement: Callable[[], T]) -> T:
+    """Run ``statement`` (which starts a query job and waits for it) again, as a new job, while it fails
+    with one of BigQuery's documented concurrent-DML errors, within ``budget``'s deadline.
+
+    Done here rather than with the client's ``job_retry``: passing a ``job_retry`` also wraps the job
+    insert in the client's own 600 s retry, which would outlast the run's deadline during an outage.
+    """
+    return budget.dml_retry(statement)()
 
 
 def run_query(client: bigquery.Client, sql: str, params: list, *, budget: RetryBudget, table: str, action: str,
@@ -14,14 +29,27 @@ def run_query(client: bigquery.Client, sql: str, params: list, *, budget: RetryB
     """Run one query job and return its rows.
 
     API calls are retried with ``budget.retry``; a job that fails with one of BigQuery's documented
-    concurrent-DML errors is run again as a new job (``budget.dml_retry``).
+    concurrent-DML errors is run again as a new job (:func:`with_dml_retries`).
 
     Raises:
         WorkerError: naming ``table`` and ``action`` (and BigQuery's reasons).
     """
-    try:
+    def statement() -> list:
         job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params), location=location,
-                           retry=budget.retry, timeout=budget.request_timeout, job_retry=budget.dml_retry)
-        return list(job.result(retry=budget.retry, job_retry=budget.dml_retry))
+                           retry=budget.retry, timeout=budget.request_timeout, job_retry=None)
+        return list(job.result(retry=budget.retry, job_retry=None))
+
+    try:
+        return with_dml_retries(budget, statement)
     except gexc.GoogleAPIError as exc:
         raise explain_bigquery_error(exc, table=table, action=action) from exc
+
+
+def count_rows(client: bigquery.Client, table_id: str, *, budget: RetryBudget, location: str | None = None) -> int:
+    """``COUNT(*)`` of a table: reads table metadata only (0 bytes billed). ``table.num_rows`` would do in
+    BigQuery, but bqemulator keeps a stale num_rows after a WRITE_TRUNCATE copy onto an existing table."""
+    from worker.sql import quote_table
+
+    rows = run_query(client, f"SELECT COUNT(*) AS n FROM {quote_table(table_id)}", [], budget=budget, table=table_id,
+                     action="counting its rows", location=location)
+    return int(rows[0]["n"])

@@ -64,6 +64,27 @@ def _entries_param(entries: Sequence[LedgerEntry]) -> bigquery.ArrayQueryParamet
     ])
 
 
+#: Intents of loads whose copy may reach a raw table before the ledger records them. A worker writes its
+#: load's objects here (keyed by its copy job and staging table) before the copy, and deletes them after
+#: its ledger write; a worker that died in between leaves them, and the next import of the interval
+#: records exactly those objects if that copy ran (see worker.run), so the ledger always catches up with
+#: what the raw table holds: never a row loaded twice, never a file deleted that the ledger missed.
+PENDING_SCHEMA = (
+    bigquery.SchemaField("asset", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("interval_start", "TIMESTAMP", mode="REQUIRED"),
+    bigquery.SchemaField("pending_key", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("object_name", "STRING", mode="REQUIRED"),
+    bigquery.SchemaField("generation", "INT64", mode="REQUIRED"),
+    bigquery.SchemaField("size_bytes", "INT64"),
+    bigquery.SchemaField("created_at", "TIMESTAMP"),
+)
+
+
+def pending_key(*, copy_job_base: str, staging_table_id: str) -> str:
+    """The key of one attempt's pending load: its copy job id base and its private staging table."""
+    return f"{copy_job_base}|{staging_table_id}"
+
+
 def new_ledger_table(table_id: str) -> bigquery.Table:
     """The ledger table as it is created: partitioned by day of ``interval_start``, clustered by asset."""
     table = bigquery.Table(table_id, schema=list(LEDGER_SCHEMA))
@@ -99,6 +120,7 @@ class Ledger:
         self._client = client
         self._spec = spec
         self._table_id = spec.ledger_table_id
+        self._pending_id = spec.pending_table_id
         self._asset = asset_id(spec)
         self._budget = budget or RetryBudget()
         #: False after :meth:`ensure` found a ledger written unpartitioned by an earlier release.
@@ -119,6 +141,11 @@ class Ledger:
         """
         budget = self._budget
         try:
+            try:
+                self._client.get_table(self._pending_id, retry=budget.retry, timeout=budget.request_timeout)
+            except gexc.NotFound:
+                self._client.create_table(bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)), exists_ok=True,
+                                          retry=budget.retry, timeout=budget.request_timeout)
             try:
                 table = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
             except gexc.NotFound:
@@ -298,6 +325,43 @@ class Ledger:
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
             "S.size_bytes, S.job_id, @interval_rows, @raw_table, @loaded_at, @digest, S.sealed_at)"
         )
+
+    def write_pending(self, *, interval_start: datetime, key: str, entries: Sequence[LedgerEntry],
+                      created_at: datetime) -> None:
+        """Record a load's objects as pending before its copy may change the raw table."""
+        for i in range(0, max(len(entries), 1), LEDGER_CHUNK):
+            sql = (f"INSERT INTO {quote_table(self._pending_id)} (asset, interval_start, pending_key, object_name, "
+                   "generation, size_bytes, created_at) SELECT @asset, @interval_start, @key, e.object_name, "
+                   "e.generation, e.size_bytes, @created_at FROM UNNEST(@entries) AS e")
+            self._query(sql, [_entries_param(entries[i : i + LEDGER_CHUNK]), *self._pending_params(interval_start, key),
+                              bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at)],
+                        action=f"recording a pending load of interval {interval_start.isoformat()}")
+
+    def pending(self, *, start: datetime, end: datetime) -> dict[datetime, dict[str, list[LedgerEntry]]]:
+        """{interval start: {pending key: objects}} of this asset's pending loads in ``[start, end)``."""
+        sql = (f"SELECT interval_start, pending_key, object_name, generation, size_bytes FROM {quote_table(self._pending_id)} "
+               "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end")
+        rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+                                 bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
+                                 bigquery.ScalarQueryParameter("end", "TIMESTAMP", end)],
+                           action="reading pending loads")
+        out: dict[datetime, dict[str, list[LedgerEntry]]] = {}
+        for row in rows:
+            entry = LedgerEntry(name=row["object_name"], generation=int(row["generation"]),
+                                size=int(row["size_bytes"] or 0), job_id=row["pending_key"].split("|", 1)[0])
+            out.setdefault(row["interval_start"], {}).setdefault(row["pending_key"], []).append(entry)
+        return out
+
+    def drop_pending(self, *, interval_start: datetime, key: str) -> None:
+        """Forget one pending load (after its ledger write, or when another attempt's copy won)."""
+        self._query(f"DELETE FROM {quote_table(self._pending_id)} WHERE asset = @asset AND "
+                    "interval_start = @interval_start AND pending_key = @key", self._pending_params(interval_start, key),
+                    action="clearing a pending load")
+
+    def _pending_params(self, interval_start: datetime, key: str) -> list:
+        return [bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+                bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start),
+                bigquery.ScalarQueryParameter("key", "STRING", key)]
 
     def seal(self, intervals: Iterable[datetime], *, sealed_at: datetime) -> None:
         """Seal intervals before retention deletes from them: imports never rebuild them afterwards."""

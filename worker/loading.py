@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.jobs import find_succeeded, run_or_reattach
-from worker.planning import MAX_URIS_PER_JOB, IntervalLoadPlan
+from worker.planning import IntervalLoadPlan
 from worker.spec import ImportSpec, SourceFormat
-from worker.sql import quote_table
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobC
 
 def load_interval(
     client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, budget: RetryBudget,
-    on_job_done: Callable[[str, bool], None] | None = None,
+    on_job_done: Callable[[str, bool], None] | None = None, before_copy: Callable[[], None] | None = None,
 ) -> LoadOutcome:
     """Run the plan's load jobs and the copy into the raw table; return its row count and schema.
 
@@ -125,7 +125,7 @@ def load_interval(
             if on_job_done:
                 on_job_done(finished_copy.job_id, True)
             return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget,
-                            copied_from=_copy_source(finished_copy))
+                            copied_from=copy_source(finished_copy))
         step = "creating the staging table"
         if spec.schema:
             client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
@@ -146,6 +146,9 @@ def load_interval(
             if on_job_done:
                 on_job_done(job.job_id, again)
 
+        if before_copy:
+            step = "recording the pending load"
+            before_copy()  # the intent, durable before the raw table can change (see worker.ledger)
         step = "copying the staging table into the raw table"
         disposition = "WRITE_APPEND" if plan.append else "WRITE_TRUNCATE"
 
@@ -161,7 +164,7 @@ def load_interval(
         client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
         step = "counting the raw table's rows"
         return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget,
-                        copied_from=_copy_source(copy_job))
+                        copied_from=copy_source(copy_job))
     except gexc.GoogleAPIError as exc:
         explained = explain_bigquery_error(exc, table=plan.staging_table_id, action="loading")
         raise type(explained)(  # keeps ServiceUnreachable, which stops the run
@@ -201,29 +204,8 @@ def find_finished_copy(client: bigquery.Client, spec: ImportSpec, plan: Interval
     return find_succeeded(client, plan.copy_job_base(spec=spec), budget=budget)
 
 
-def appended_names(client: bigquery.Client, spec: ImportSpec, copy_job: bigquery.CopyJob, *,
-                   budget: RetryBudget) -> list[str]:
-    """Object names an append copy added: the source URIs of the load jobs that filled its staging table.
-
-    Used when an append reached the raw table but its ledger write did not happen (the worker
-    died in between, or a concurrent worker's append won the copy id), so the ledger can record
-    exactly what the raw table holds.
-    """
-    staging = _copy_source(copy_job) or ""
-    marker = "__staging_"
-    key_token = staging.rsplit(marker, 1)[1] if marker in staging else ""
-    suffix = staging.rsplit(marker, 1)[0].rsplit("__", 1)[-1]
-    names: list[str] = []
-    prefix = f"gs://{spec.bucket_name}/"
-    for index in range(MAX_URIS_PER_JOB):
-        job = find_succeeded(client, f"gcs_import_{spec.name}_{suffix}_{key_token}_load{index}", budget=budget)
-        if job is None:
-            break
-        names += [uri[len(prefix):] for uri in job.source_uris if uri.startswith(prefix)]
-    return names
-
-
-def _copy_source(job: bigquery.CopyJob) -> str | None:
+def copy_source(job: bigquery.CopyJob) -> str | None:
+    """``project.dataset.table`` a copy job read from (for ours: the attempt's staging table)."""
     sources = getattr(job, "sources", None) or []
     return f"{sources[0].project}.{sources[0].dataset_id}.{sources[0].table_id}" if sources else None
 
@@ -231,11 +213,7 @@ def _copy_source(job: bigquery.CopyJob) -> str | None:
 def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
              budget: RetryBudget, copied_from: str | None) -> LoadOutcome:
     table = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
-    # COUNT(*) reads table metadata only (0 bytes billed); table.num_rows would do in BigQuery, but
-    # bqemulator keeps a stale num_rows after a WRITE_TRUNCATE copy onto an existing table.
-    count_sql = f"SELECT COUNT(*) AS n FROM {quote_table(plan.raw_table_id)}"
-    rows = next(iter(client.query(count_sql, retry=budget.retry, timeout=budget.request_timeout)
-                     .result(retry=budget.retry)))["n"]
+    rows = count_rows(client, plan.raw_table_id, budget=budget)
     return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema),
                        copied_from=copied_from)
 

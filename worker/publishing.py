@@ -17,6 +17,7 @@ from datetime import datetime
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.bigquery_queries import with_dml_retries
 from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
@@ -122,8 +123,8 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
             client.query(
                 f"CREATE TABLE IF NOT EXISTS {clean} PARTITION BY TIMESTAMP_TRUNC({quote_column(column)}, {unit}) "
                 f"AS SELECT *, CAST(NULL AS TIMESTAMP) AS {quote_column(column)} FROM {raw} WHERE FALSE",
-                location=spec.location, retry=retry, timeout=timeout,
-            ).result(retry=retry)
+                location=spec.location, retry=retry, timeout=timeout, job_retry=None,
+            ).result(retry=retry, job_retry=None)
             clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
         missing = [name for name in raw_columns if name not in {f.name for f in clean_table.schema}]
         if missing:
@@ -142,14 +143,18 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
             f"WHEN NOT MATCHED BY SOURCE AND T.{quote_column(column)} = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({insert_columns}) VALUES ({values})"
         )
-        job = client.query(
-            sql, location=spec.location,
-            job_config=bigquery.QueryJobConfig(
-                query_parameters=[bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)]
-            ),
-            retry=retry, timeout=timeout, job_retry=budget.dml_retry,  # partitions of one asset may run in parallel
-        )
-        job.result(retry=retry, job_retry=budget.dml_retry)
+        def merge() -> bigquery.QueryJob:
+            job = client.query(
+                sql, location=spec.location,
+                job_config=bigquery.QueryJobConfig(
+                    query_parameters=[bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)]
+                ),
+                retry=retry, timeout=timeout, job_retry=None,
+            )
+            job.result(retry=retry, job_retry=None)
+            return job
+
+        job = with_dml_retries(budget, merge)  # partitions of one asset may publish at once
     except gexc.GoogleAPIError as exc:
         raise explain_bigquery_error(
             exc, table=spec.clean_table_id, action=f"publishing interval {interval_start.isoformat()}"

@@ -22,15 +22,16 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
+from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
-from worker.ledger import Ledger, LedgerEntry
-from worker.loading import appended_names, ensure_datasets, find_finished_copy, load_interval
+from worker.jobs import find_succeeded
+from worker.ledger import Ledger, LedgerEntry, pending_key
+from worker.loading import copy_source, ensure_datasets, load_interval
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
     IntervalAction,
-    IntervalLoadPlan,
     RecordedInterval,
     decide_interval,
     generations_digest,
@@ -42,7 +43,6 @@ from worker.planning import (
 from worker.publishing import publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
 from worker.spec import ImportSpec, SourceMode
-from worker.sql import quote_table
 
 
 class Reporter(Protocol):
@@ -196,14 +196,16 @@ def run_import(
             reporter.warning(f"{ledger.table_id} is unpartitioned (written by an earlier release): it works, but "
                              "concurrent imports conflict more often; migrate it with `python -m worker migrate-ledger`")
         records = ledger.recorded_intervals(start=starts[0], end=spec.interval.next_start(starts[-1]))
+        pending = ledger.pending(start=starts[0], end=spec.interval.next_start(starts[-1]))
 
     attempt_token = secrets.token_hex(4)
     unreachable: ServiceUnreachable | None = None
     for position, start in enumerate(starts, 1):
         try:
             result = _import_interval(spec=spec, start=start, objects=matched.by_interval.get(start, []),
-                                      recorded=records.get(start), bq=bq, ledger=ledger, summary=summary,
-                                      reporter=reporter, budget=budget, attempt_token=attempt_token)
+                                      recorded=records.get(start), pending=pending.get(start, {}), bq=bq,
+                                      ledger=ledger, summary=summary, reporter=reporter, budget=budget,
+                                      attempt_token=attempt_token)
         except ServiceUnreachable as exc:
             # Every later interval would wait out the same deadline: stop the window here.
             unreachable = exc
@@ -241,18 +243,29 @@ _MAX_INTERVAL_ROUNDS = 3
 
 def _import_interval(
     *, spec: ImportSpec, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
-    bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter, budget: RetryBudget,
-    attempt_token: str,
+    pending: dict[str, list[LedgerEntry]], bq: bigquery.Client, ledger: Ledger, summary: ImportSummary,
+    reporter: Reporter, budget: RetryBudget, attempt_token: str,
 ) -> IntervalResult:
     suffix = spec.interval.table_suffix(start)
     result = IntervalResult(interval_start=start, status=IntervalStatus.NO_FILES, suffix=suffix)
     try:
+        recovered: IntervalStatus | None = None
         for _ in range(_MAX_INTERVAL_ROUNDS):
+            # The ledger first catches up with the raw table: a load that reached it without its ledger
+            # write (a worker died in between, or a concurrent worker's copy won) is recorded now.
+            found = _record_pending_loads(spec, start=start, pending=pending, recorded=recorded, bq=bq, ledger=ledger,
+                                          reporter=reporter, budget=budget) if pending else None
+            if found is not None:
+                recovered = found
+                recorded = ledger.recorded_intervals(start=start, end=spec.interval.next_start(start)).get(start)
             if _import_round(spec=spec, start=start, objects=objects, recorded=recorded, bq=bq, ledger=ledger,
                              summary=summary, reporter=reporter, budget=budget, attempt_token=attempt_token,
                              result=result):
+                if recovered is not None and result.status in (IntervalStatus.UNCHANGED, IntervalStatus.RETAINED):
+                    result.status = recovered  # this run recorded the interval's load
                 return result
-            # An earlier attempt's append was recorded just now: decide again from the new record.
+            # Another attempt's copy won ours: decide again once its load is recorded.
+            pending = ledger.pending(start=start, end=spec.interval.next_start(start)).get(start, {})
             recorded = ledger.recorded_intervals(start=start, end=spec.interval.next_start(start)).get(start)
         raise WorkerError(f"interval {suffix} kept changing while it was imported (concurrent runs): re-run.")
     except ServiceUnreachable:
@@ -269,8 +282,8 @@ def _import_round(
     bq: bigquery.Client, ledger: Ledger, summary: ImportSummary, reporter: Reporter, budget: RetryBudget,
     attempt_token: str, result: IntervalResult,
 ) -> bool:
-    """One decision and what it takes; fills ``result``. False when the round only recorded an earlier
-    attempt's append (the caller decides again)."""
+    """One decision and what it takes; fills ``result``. False when another attempt's copy won this one's
+    (the caller records that load and decides again)."""
     suffix = result.suffix
     decision = decide_interval(spec, interval_start=start, listed=objects, recorded=recorded)
     result.digest, result.previously_loaded = decision.digest, recorded is not None
@@ -291,33 +304,23 @@ def _import_round(
                if recorded.sealed else "its files are gone")
         reporter.info(f"Interval {suffix} was loaded before and is {why}: its {recorded.interval_rows} rows stay as loaded")
         return True
-    append = action is IntervalAction.ADD
     if action is IntervalAction.REFUSE:
-        assert recorded is not None
-        plan = _unrecorded_full_load(spec, start=start, listed=objects, recorded=recorded, bq=bq, budget=budget,
-                                     attempt_token=attempt_token)
-        if plan is None:
-            names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])
-            result.status = IntervalStatus.FAILED
-            result.error = (
-                f"interval {suffix} is sealed (retention deleted or is deleting its loaded files, so BigQuery holds the "
-                f"only copy of their rows) and {len(decision.conflicts)} of its loaded objects were re-uploaded since: "
-                f"{names}. Nothing was changed. To load the new content, upload it under a new object name (it is then "
-                "loaded in addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
-            )
-            return True
-        reporter.info(f"Interval {suffix}: a load of these files reached {plan.raw_table_id} before the interval was "
-                      "sealed but was never recorded; recording it now")
-    else:
-        plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
-                                  previous_load=recorded.loaded_at if recorded else None, append=append,
-                                  attempt_token=attempt_token)
-    if append and recorded is not None:
-        earlier = find_finished_copy(bq, spec, plan, budget=budget)
-        if earlier is not None:
-            _record_earlier_append(spec, start=start, copy_job=earlier, listed=objects, recorded=recorded, bq=bq,
-                                   ledger=ledger, reporter=reporter, budget=budget)
-            return False
+        names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])
+        result.status = IntervalStatus.FAILED
+        result.error = (
+            f"interval {suffix} is sealed (retention deleted or is deleting its loaded files, so BigQuery holds the "
+            f"only copy of their rows) and {len(decision.conflicts)} of its loaded objects were re-uploaded since: "
+            f"{names}. Nothing was changed. To load the new content, upload it under a new object name (it is then "
+            "loaded in addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
+        )
+        return True
+    append = action is IntervalAction.ADD
+    plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
+                              previous_load=recorded.loaded_at if recorded else None, append=append,
+                              attempt_token=attempt_token)
+    key = pending_key(copy_job_base=plan.copy_job_base(spec=spec), staging_table_id=plan.staging_table_id)
+    new_entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=plan.copy_job_base(spec=spec))
+                   for o in plan.objects]
     result.files, result.bytes, result.raw_table = len(plan.objects), plan.total_bytes, plan.raw_table_id
     with _timed(summary.seconds, "load"):
         verb = "adding" if append else "loading"
@@ -332,12 +335,16 @@ def _import_round(
             verb = "reattached to" if reattached else "finished"
             reporter.info(f"Interval {suffix}: {verb} job {done}/{len(plan.batches)} ({job_id})")
 
-        outcome = load_interval(bq, spec, plan, budget=budget, on_job_done=progress)
-        if append and recorded is not None and outcome.copied_from != plan.staging_table_id:
-            # A concurrent worker's append won the copy id: record what it appended, then decide again.
-            copy_job = bq.get_job(outcome.job_ids[-1], retry=budget.retry, timeout=budget.request_timeout)
-            _record_earlier_append(spec, start=start, copy_job=copy_job, listed=objects, recorded=recorded, bq=bq,
-                                   ledger=ledger, reporter=reporter, budget=budget)
+        outcome = load_interval(
+            bq, spec, plan, budget=budget, on_job_done=progress,
+            before_copy=lambda: ledger.write_pending(interval_start=start, key=key, entries=new_entries,
+                                                     created_at=datetime.now(UTC)),
+        )
+        if outcome.copied_from is not None and outcome.copied_from != plan.staging_table_id:
+            # Another attempt's copy (same copy id) wrote the raw table: its pending load says what it holds.
+            reporter.info(f"Interval {suffix}: another attempt's copy ({outcome.job_ids[-1]}) wrote "
+                          f"{plan.raw_table_id}; recording its load instead")
+            ledger.drop_pending(interval_start=start, key=key)
             return False
         result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
     with _timed(summary.seconds, "publish"):
@@ -354,6 +361,7 @@ def _import_round(
         ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
                                raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
         checkpoint("import.recorded")
+        ledger.drop_pending(interval_start=start, key=key)
     result.status = IntervalStatus.ADDED if append else IntervalStatus.LOADED
     result.rows, result.job_ids, result.reattached_jobs = outcome.rows, tuple(job_ids), outcome.reattached
     return True
@@ -364,56 +372,46 @@ def _recorded_entries(recorded: RecordedInterval) -> list[LedgerEntry]:
             for o in recorded.objects]
 
 
-def _unrecorded_full_load(spec: ImportSpec, *, start: datetime, listed: list[ObjectInfo], recorded: RecordedInterval,
-                          bq: bigquery.Client, budget: RetryBudget, attempt_token: str) -> IntervalLoadPlan | None:
-    """The plan of a full load that reached the raw table but was never recorded, if there is one.
+def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[str, list[LedgerEntry]],
+                          recorded: RecordedInterval | None, bq: bigquery.Client, ledger: Ledger, reporter: Reporter,
+                          budget: RetryBudget) -> IntervalStatus | None:
+    """Record the pending load whose copy wrote the raw table after the ledger's last record, if any.
 
-    A worker that listed the interval before retention sealed it, loaded and copied it, and died
-    before its ledger write leaves the raw table holding that listing (the objects retention then
-    deleted at their recorded generations, plus the re-uploaded and new ones still listed). When
-    exactly that load's copy job exists, recording it is the truth; otherwise None (refuse).
+    A pending load's copy job id is derived from the ledger's state when it was planned, so only a
+    load planned from the current record can be the raw table's latest write; its copy must have
+    read that attempt's own staging table. Such a load is recorded exactly (its objects and
+    generations, as planned) and published (Incremental). Returns the status of the load recorded
+    (LOADED or ADDED), or None.
     """
-    listed_names = {o.name for o in listed}
-    candidate = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
-                   for o in recorded.objects if o.name not in listed_names), *listed]
-    plan = plan_interval_load(spec, interval_start=start, objects=candidate, previous_load=recorded.loaded_at,
-                              attempt_token=attempt_token)
-    return plan if find_finished_copy(bq, spec, plan, budget=budget) is not None else None
-
-
-def _record_earlier_append(spec: ImportSpec, *, start: datetime, copy_job: bigquery.CopyJob, listed: list[ObjectInfo],
-                           recorded: RecordedInterval, bq: bigquery.Client, ledger: Ledger, reporter: Reporter,
-                           budget: RetryBudget) -> None:
-    """Record (and publish) an append that reached the raw table without its ledger write.
-
-    The appended names come from the load jobs that filled the copy's staging table; their
-    generations from the listing (0 when no longer listed: retention then treats the object as
-    changed or gone, never as deletable at an unknown generation).
-    """
-    names = appended_names(bq, spec, copy_job, budget=budget)
-    # The winner of a concurrent append may have recorded it already: then there is nothing to do.
-    recorded = ledger.recorded_intervals(start=start, end=spec.interval.next_start(start)).get(start) or recorded
-    if set(names) <= set(recorded.generations):
-        return
-    by_name = {o.name: o for o in listed}
-    added = [by_name.get(name, ObjectInfo(name=name, generation=0, size=0)) for name in names]
-    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects), *added]
-    raw_table_id = spec.raw_table_id(start)
-    table = bq.get_table(raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
-    rows = next(iter(bq.query(f"SELECT COUNT(*) AS n FROM {quote_table(raw_table_id)}", retry=budget.retry,
-                              timeout=budget.request_timeout).result(retry=budget.retry)))["n"]
-    reporter.info(f"Interval {spec.interval.table_suffix(start)}: an earlier attempt appended {len(added)} files "
-                  f"({copy_job.job_id}) without recording them; recording them now")
-    if spec.mode is SourceMode.Incremental:
-        publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start, raw_schema=tuple(table.schema),
-                            budget=budget)
-    ledger.record_interval(
-        interval_start=start,
-        entries=[*_recorded_entries(recorded),
-                 *(LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=copy_job.job_id) for o in added)],
-        interval_rows=int(rows), raw_table=raw_table_id, loaded_at=datetime.now(UTC),
-        digest=generations_digest(spec, start, everything),
-    )
+    for key, entries in pending.items():
+        copy_base, staging = key.split("|", 1)
+        append = copy_base.endswith("_append")
+        # Planned from the current record? (The copy id hashes the record it was planned from.)
+        replanned = plan_interval_load(
+            spec, interval_start=start, previous_load=recorded.loaded_at if recorded else None, append=append,
+            objects=[ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in entries],
+        )
+        if copy_base != replanned.copy_job_base(spec=spec):
+            continue  # planned from an older record: recorded since, or overtaken by a later load
+        job = find_succeeded(bq, copy_base, budget=budget)
+        if job is None or copy_source(job) != staging:
+            continue  # its copy never ran, or another attempt's did (that one has its own pending load)
+        everything = [*entries, *(_recorded_entries(recorded) if append and recorded else [])]
+        raw_table_id = spec.raw_table_id(start)
+        table = bq.get_table(raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
+        rows = count_rows(bq, raw_table_id, budget=budget)
+        reporter.info(f"Interval {spec.interval.table_suffix(start)}: a load ({job.job_id}, {len(entries)} files) "
+                      "reached the raw table without its ledger write; recording it now")
+        if spec.mode is SourceMode.Incremental:
+            publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start,
+                                raw_schema=tuple(table.schema), budget=budget)
+        digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything]
+        ledger.record_interval(interval_start=start, entries=everything, interval_rows=int(rows),
+                               raw_table=raw_table_id, loaded_at=datetime.now(UTC),
+                               digest=generations_digest(spec, start, digest_objects))
+        ledger.drop_pending(interval_start=start, key=key)
+        return IntervalStatus.ADDED if append else IntervalStatus.LOADED
+    return None
 
 
 def _schema_change(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,

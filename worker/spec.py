@@ -261,6 +261,11 @@ class ImportSpec:
         return f"{self.project_id}.{self.clean_dataset_name}.{self.destination_table}"
 
     @property
+    def pending_table_id(self) -> str:
+        """Loads whose copy into a raw table may have run but whose ledger write has not (see worker.ledger)."""
+        return f"{self.project_id}.{self.raw_dataset_name}._gcs_import_pending"
+
+    @property
     def ledger_table_id(self) -> str:
         """The table in the raw dataset that records what every run loaded (shared by all specs)."""
         return f"{self.project_id}.{self.raw_dataset_name}._gcs_import_ledger"
