@@ -119,7 +119,7 @@ def load_interval(
     retry, timeout = budget.retry, budget.request_timeout
     step = "looking up earlier jobs of this load"
     try:
-        finished_copy = find_finished_copy(client, spec, plan, budget=budget)
+        finished_copy = _find_finished_copy(client, spec, plan, budget=budget)
         if finished_copy is not None:
             # A retry of a load that already reached the raw table: nothing to run again.
             if on_job_done:
@@ -196,7 +196,7 @@ def _exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> b
     return True
 
 
-def find_finished_copy(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
+def _find_finished_copy(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
                        budget: RetryBudget) -> bigquery.CopyJob | None:
     """The copy of this load that already reached the raw table, if one ran (a crashed or concurrent attempt)."""
     if not plan.append and not _exists(client, plan.raw_table_id, budget=budget):
