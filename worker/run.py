@@ -392,7 +392,10 @@ def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[st
             objects=[ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in entries],
         )
         if copy_base != replanned.copy_job_base(spec=spec):
-            continue  # planned from an older record: recorded since, or overtaken by a later load
+            # Planned from an older record: recorded since (its worker died before clearing it) or
+            # overtaken by a later load. It can never become the truth: forget it.
+            ledger.drop_pending(interval_start=start, key=key)
+            continue
         job = find_succeeded(bq, copy_base, budget=budget)
         if job is None or copy_source(job) != staging:
             continue  # its copy never ran, or another attempt's did (that one has its own pending load)

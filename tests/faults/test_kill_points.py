@@ -63,6 +63,9 @@ def assert_same(spec, bucket, ref_spec, ref_bucket, bq) -> None:
     got, want = end_state(spec, bq, bucket, days=DAYS), end_state(ref_spec, bq, ref_bucket, days=DAYS)
     assert comparable(got) == comparable(want), f"after the kill: {got.describe()}\nuninterrupted: {want.describe()}"
     assert duplicate_rows(bq, spec.clean_table_id) == 0
+    from worker.ledger import Ledger
+
+    assert Ledger(bq, spec).pending(start=DAYS[0], end=day(8)) == {}, "no pending load is left behind"
 
 
 @pytest.mark.parametrize("with_retention", [False, True], ids=["rerun", "retention-then-rerun"])
