@@ -236,8 +236,8 @@ def run_import(
     return summary
 
 
-#: Decide-and-load rounds for one interval: a round that records an earlier attempt's unrecorded
-#: append decides again from the updated record.
+#: Decide-and-load rounds for one interval: when another attempt's copy won this one's, the
+#: interval is decided again once that attempt's load is recorded.
 _MAX_INTERVAL_ROUNDS = 3
 
 
