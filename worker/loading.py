@@ -210,12 +210,17 @@ def copy_source(job: bigquery.CopyJob) -> str | None:
     return f"{sources[0].project}.{sources[0].dataset_id}.{sources[0].table_id}" if sources else None
 
 
+def raw_table_contents(client: bigquery.Client, table_id: str, *,
+                       budget: RetryBudget) -> tuple[int, tuple[bigquery.SchemaField, ...]]:
+    """``(row count, schema)`` of a raw table, as the ledger records and the publish step reads them."""
+    table = client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
+    return count_rows(client, table_id, budget=budget), tuple(table.schema)
+
+
 def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
              budget: RetryBudget, copied_from: str | None) -> LoadOutcome:
-    table = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
-    rows = count_rows(client, plan.raw_table_id, budget=budget)
-    return LoadOutcome(rows=int(rows), job_ids=job_ids, reattached=reattached, schema=tuple(table.schema),
-                       copied_from=copied_from)
+    rows, schema = raw_table_contents(client, plan.raw_table_id, budget=budget)
+    return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=schema, copied_from=copied_from)
 
 
 def _expire_later(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> None:

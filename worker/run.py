@@ -22,13 +22,12 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
-from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
 from worker.jobs import find_succeeded
 from worker.ledger import Ledger, LedgerEntry, pending_key
-from worker.loading import copy_source, ensure_datasets, load_interval
+from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
     IntervalAction,
@@ -401,15 +400,14 @@ def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[st
             continue  # its copy never ran, or another attempt's did (that one has its own pending load)
         everything = [*entries, *(_recorded_entries(recorded) if append and recorded else [])]
         raw_table_id = spec.raw_table_id(start)
-        table = bq.get_table(raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
-        rows = count_rows(bq, raw_table_id, budget=budget)
+        rows, schema = raw_table_contents(bq, raw_table_id, budget=budget)
         reporter.info(f"Interval {spec.interval.table_suffix(start)}: a load ({job.job_id}, {len(entries)} files) "
                       "reached the raw table without its ledger write; recording it now")
         if spec.mode is SourceMode.Incremental:
             publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start,
-                                raw_schema=tuple(table.schema), budget=budget)
+                                raw_schema=schema, budget=budget)
         digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything]
-        ledger.record_interval(interval_start=start, entries=everything, interval_rows=int(rows),
+        ledger.record_interval(interval_start=start, entries=everything, interval_rows=rows,
                                raw_table=raw_table_id, loaded_at=datetime.now(UTC),
                                digest=generations_digest(spec, start, digest_objects))
         ledger.drop_pending(interval_start=start, key=key)
