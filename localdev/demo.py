@@ -30,9 +30,9 @@ DAYS = 4
 
 
 def _demo_days() -> list[datetime]:
-    from orchestrator.assets.local_demo import DEMO_START_DATE
+    from localdev.demo_definitions import demo_attributes
 
-    first = datetime.fromisoformat(DEMO_START_DATE).replace(tzinfo=UTC)
+    first = datetime.fromisoformat(demo_attributes()["start_date"]).replace(tzinfo=UTC)
     return [first + timedelta(days=i) for i in range(DAYS)]
 
 
@@ -43,8 +43,13 @@ def _print_metadata(title: str, result: Any) -> None:
     mats = [event.event_specific_data.materialization for event in result.get_asset_materialization_events()]
     if not mats:
         return
-    # a range run reports one MaterializeResult; Dagster records it once per partition, same metadata
+    # a range run reports one MaterializeResult; Dagster records it once per partition, and each
+    # partition carries its own interval's figures (rows, files, status)
     print(f"materialization {mats[0].asset_key.to_user_string()} partitions={[m.partition for m in mats]}")
+    for mat in mats:
+        own = {k: mat.metadata[k].value for k in ("dagster/partition_row_count", "files_loaded", "interval_status")
+               if k in mat.metadata}
+        print(f"  partition {mat.partition}: {own}")
     for key, value in mats[0].metadata.items():
         shown = value.value if isinstance(value, dg.MetadataValue) else value
         if hasattr(shown, "records"):  # a table (per_interval): print its rows
@@ -62,17 +67,20 @@ def run_demo(env: dict[str, str]) -> None:
     """Drop the sample files and materialize the demo asset: one range run, then one partition."""
     import dagster as dg
 
+    from localdev.demo_definitions import demo_attributes
     from localdev.samples import drop_daily_scores
-    from orchestrator.assets import local_demo
-    from orchestrator.launcher import WorkerLauncher
+    from orchestrator.components import IntervalGCSImportComponent
+    from orchestrator.factories import interval_gcs_import_asset
+    from orchestrator.launchers import WorkerLauncher
     from worker.clients import storage_client
 
-    response = local_demo.demo_passport_scores
-    asset = response.assets[0]
+    attributes = demo_attributes()
+    # the component's own config, built without binding resources, so `materialize` can bind the launcher
+    asset = interval_gcs_import_asset(IntervalGCSImportComponent(**attributes).to_config()).assets[0]
     days = _demo_days()
-    client = storage_client(project_id=local_demo.DEMO_PROJECT)
-    bucket = client.lookup_bucket(local_demo.DEMO_BUCKET) or client.create_bucket(local_demo.DEMO_BUCKET)
-    blobs = drop_daily_scores(bucket, path_base=local_demo.DEMO_PATH_BASE, days=days, rows_per_file=5)
+    client = storage_client(project_id=attributes["project_id"])
+    bucket = client.lookup_bucket(attributes["bucket_name"]) or client.create_bucket(attributes["bucket_name"])
+    blobs = drop_daily_scores(bucket, path_base=attributes["path_base"], days=days, rows_per_file=5)
     print(f"dropped {len(blobs)} files into gs://{bucket.name}/: " + ", ".join(b.name for b in blobs))
 
     instance = dg.DagsterInstance.get()
@@ -91,7 +99,7 @@ def run_demo(env: dict[str, str]) -> None:
 
 def serve(env: dict[str, str], port: int) -> None:
     """``dagster dev`` on the demo's instance, with the emulators' env; Ctrl-C stops it."""
-    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "orchestrator.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "localdev.demo_definitions", "-h", "127.0.0.1", "-p", str(port)]
     # dagster dev copies the SIGINT handler it inherits; start it with the default one so Ctrl-C reaches it
     proc = subprocess.Popen(
         cmd, cwd=REPO, env={**os.environ, **env}, start_new_session=True,
@@ -133,8 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     DAGSTER_HOME.mkdir(parents=True, exist_ok=True)
     (DAGSTER_HOME / "dagster.yaml").touch()  # the default local storage, in this folder
     with run_local_services(workdir=EMULATOR_DIR) as services:
-        env = {**services.env(), "DAGSTER_HOME": str(DAGSTER_HOME), "GCS_IMPORT_DEMO": "1",
-               "GCS_IMPORT_LAUNCHER": "subprocess"}
+        env = {**services.env(), "DAGSTER_HOME": str(DAGSTER_HOME), "GCS_IMPORT_LAUNCHER": "subprocess"}
         os.environ.update(env)
         print(f"emulators: GCS {services.gcs_endpoint}, BigQuery {services.bigquery_endpoint}; "
               f"DAGSTER_HOME={DAGSTER_HOME}")

@@ -1,163 +1,138 @@
-"""The code location: ``dagster dev -m orchestrator.definitions``.
+"""The code location: ``dagster dev -m orchestrator.definitions`` (or ``dg dev``; ``dg list defs``).
 
-Every module under ``orchestrator/assets/`` is imported (an importlib walk, no
-registry) and its module-level ``AssetFactoryResponse`` objects, assets, asset
-checks, jobs, sensors and schedules are collected. A spec error is raised while
-loading, naming the module, the asset and the field; two assets with one key, or
-two jobs or sensors with one name, fail with both modules named.
+Definitions load from the defs folder ``orchestrator/defs/`` with ``dg.load_from_defs_folder``:
+each ``defs.yaml`` component (``IntervalGCSImportComponent``) and each Python module's
+``Definitions``. A spec error is raised while loading, naming the YAML file and line (or the
+module), the asset and the field; two imports with one asset key, or one job or sensor name,
+fail with both named.
 
-Environment (read when definitions load):
-
-- ``GCS_IMPORT_LAUNCHER``: where the worker runs: ``subprocess`` (default), ``docker`` or ``k8s``.
-- ``GCS_IMPORT_WORKER_PYTHON``: subprocess only: the interpreter that runs ``-m worker``
-  (default: the one running Dagster).
+Dagster's loader silently ignores a module-level ``AssetFactoryResponse`` (it collects
+``Definitions`` and definitions, not our dataclass): :func:`check_no_dropped_responses` turns that
+into an error that says what to write instead.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import pkgutil
+import sys
+import tomllib
+import traceback
 from collections import defaultdict
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+import yaml
+from dagster.components import load_defs
 
 from orchestrator.factories.common import AssetFactoryResponse
-from orchestrator.launcher import WorkerLauncher
+from worker.spec import SpecError
 
-ASSETS_PACKAGE = "orchestrator.assets"
-LAUNCHER_ENV = "GCS_IMPORT_LAUNCHER"
-WORKER_PYTHON_ENV = "GCS_IMPORT_WORKER_PYTHON"
-LAUNCHER_KINDS = ("subprocess", "docker", "k8s")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The defs module when no pyproject.toml says (an installed package).
+DEFS_MODULE = "orchestrator.defs"
+COMPONENT_TYPES = ("orchestrator.components.IntervalGCSImportComponent",
+                   "orchestrator.components.interval_gcs_import.IntervalGCSImportComponent")
 
 
 class DefinitionsLoadError(Exception):
-    """An asset module failed to import, or two definitions clash."""
+    """A defs module or component failed to load, or a factory response would be dropped."""
 
 
-@dataclass
-class Collected:
-    """Definitions found in asset modules, each with the module it came from."""
-
-    assets: list[tuple[str, Any]] = field(default_factory=list)
-    checks: list[tuple[str, dg.AssetChecksDefinition]] = field(default_factory=list)
-    jobs: list[tuple[str, Any]] = field(default_factory=list)
-    sensors: list[tuple[str, dg.SensorDefinition]] = field(default_factory=list)
-    schedules: list[tuple[str, dg.ScheduleDefinition]] = field(default_factory=list)
-    _seen: set[int] = field(default_factory=set)
-
-    def add(self, module: str, value: Any) -> None:
-        if id(value) in self._seen:
-            return  # the same object imported into a second module
-        self._seen.add(id(value))
-        if isinstance(value, AssetFactoryResponse):
-            for item in [*value.assets, *value.checks, *value.jobs, *value.sensors]:
-                self.add(module, item)
-        elif isinstance(value, dg.AssetChecksDefinition):
-            self.checks.append((module, value))
-        elif isinstance(value, dg.AssetsDefinition | dg.AssetSpec | dg.SourceAsset):
-            self.assets.append((module, value))
-        elif isinstance(value, dg.JobDefinition | UnresolvedAssetJobDefinition):
-            self.jobs.append((module, value))
-        elif isinstance(value, dg.SensorDefinition):
-            self.sensors.append((module, value))
-        elif isinstance(value, dg.ScheduleDefinition):
-            self.schedules.append((module, value))
+def defs_module_of(project_root: Path) -> str | None:
+    """``[tool.dg.project] defs_module`` of the project (default ``<root_module>.defs``); None when
+    ``project_root`` has no pyproject.toml (an installed package, as in the code-location image)."""
+    pyproject = project_root / "pyproject.toml"
+    if not pyproject.exists():
+        return None
+    config = tomllib.loads(pyproject.read_text())["tool"]["dg"]["project"]
+    return config.get("defs_module") or f"{config['root_module']}.defs"
 
 
-def asset_modules(package: str = ASSETS_PACKAGE) -> list[ModuleType]:
-    """Import ``package`` and every module below it, in name order.
+def check_yaml_clashes(defs_folder: Path) -> None:
+    """Raise naming both files when two import components declare one asset key or one name.
+
+    The clean-up job and the sensors are named after the import's ``name`` alone, so a name must be
+    unique across key prefixes too. (Dagster's own error for a duplicate names the definition only.)
+    """
+    keys: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, dict[str, str]] = defaultdict(dict)  # name -> asset key -> first file
+    for path in sorted([*defs_folder.rglob("defs.yaml"), *defs_folder.rglob("defs.yml")]):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            continue  # the loader reports a YAML syntax error itself, with its line
+        for doc in documents:
+            if not isinstance(doc, dict) or doc.get("type") not in COMPONENT_TYPES:
+                continue
+            attributes = doc.get("attributes") or {}
+            name = attributes.get("name")
+            if not isinstance(name, str):
+                continue
+            prefix = attributes.get("key_prefix") or []
+            prefix = [prefix] if isinstance(prefix, str) else list(prefix)
+            key = "/".join([*map(str, prefix), name])
+            keys[key].append(str(path))
+            names[name].setdefault(key, str(path))
+    problems = [f"asset key {key!r} is declared in {' and '.join(paths)}: give each import its own name or key_prefix"
+                for key, paths in sorted(keys.items()) if len(paths) > 1]
+    problems += [f"name {name!r} is declared in {' and '.join(by_key.values())}: names must be unique across key "
+                 "prefixes, because the clean-up job and the sensors are named after the name alone; rename one"
+                 for name, by_key in sorted(names.items()) if len(by_key) > 1]
+    if problems:
+        raise DefinitionsLoadError("clashing imports in the defs folder:\n- " + "\n- ".join(problems))
+
+
+def check_no_dropped_responses(defs: dg.Definitions, *, package: str) -> None:
+    """Raise naming the module when a module under ``package`` holds an ``AssetFactoryResponse`` whose
+    assets are not in ``defs`` (the loader does not collect the dataclass itself)."""
+    loaded = {key for asset in defs.assets or [] for key in _keys(asset)}
+    for name, module in sorted(sys.modules.items()):
+        if module is None or not (name == package or name.startswith(f"{package}.")):
+            continue
+        for attr, value in vars(module).items():
+            if isinstance(value, AssetFactoryResponse) and not set(_keys(value.assets[0])) <= loaded:
+                raise DefinitionsLoadError(
+                    f"{name}.{attr} is an AssetFactoryResponse, which Dagster's defs-folder loader does not collect: "
+                    f"add `defs = {attr}.to_definitions()` to {name}."
+                )
+
+
+def _keys(asset: object) -> list[dg.AssetKey]:
+    if isinstance(asset, dg.AssetsDefinition):
+        return list(asset.keys)
+    key = getattr(asset, "key", None)
+    return [key] if key is not None else []
+
+
+def build_definitions(*, project_root: Path = PROJECT_ROOT) -> dg.Definitions:
+    """Everything in the project's defs folder, checked for clashes and dropped factory responses.
 
     Raises:
-        DefinitionsLoadError: a module failed to import (a bad spec, a syntax error); the
-            message names the module and carries the original error (e.g. the SpecError
-            that names the asset and the field).
+        DefinitionsLoadError: two imports clash, or a module holds a response the loader drops.
+        dagster.components ComponentTreeException: a component failed to load (the YAML file, line and
+            the spec's message are in it).
     """
-    root = importlib.import_module(package)
-    modules = [root]
-    for info in sorted(pkgutil.walk_packages(root.__path__, prefix=f"{package}."), key=lambda i: i.name):
-        try:
-            modules.append(importlib.import_module(info.name))
-        except Exception as exc:
-            raise DefinitionsLoadError(f"asset module {info.name} failed to load: {type(exc).__name__}: {exc}") from exc
-    return modules
-
-
-def collect(modules: list[ModuleType]) -> Collected:
-    """Module-level factory responses and definitions, de-duplicated by identity."""
-    found = Collected()
-    for module in modules:
-        for name, value in vars(module).items():
-            if not name.startswith("_"):
-                found.add(module.__name__, value)
-    return found
-
-
-def check_clashes(found: Collected) -> None:
-    """Raise naming both modules when two assets share a key or two jobs/sensors/schedules share a name."""
-    problems: list[str] = []
-
-    def report(kind: str, owners: dict[str, list[str]], hint: str) -> None:
-        for name, modules in sorted(owners.items()):
-            if len(modules) > 1:
-                problems.append(f"{kind} {name!r} is defined {len(modules)} times, in {', '.join(modules)}: {hint}")
-
-    keys: dict[str, list[str]] = defaultdict(list)
-    for module, asset in found.assets:
-        for key in asset.keys if isinstance(asset, dg.AssetsDefinition) else [asset.key]:
-            keys[key.to_user_string()].append(module)
-    report("asset key", keys, "give each IntervalGCSAsset its own name or key_prefix")
-    hint = ("IntervalGCSAsset names must be unique across key prefixes, because the clean-up job and the "
-            "sensors are named after the name alone; rename one")
-    for kind, items in (("job", found.jobs), ("sensor", found.sensors), ("schedule", found.schedules)):
-        names: dict[str, list[str]] = defaultdict(list)
-        for module, item in items:
-            names[item.name].append(module)
-        report(kind, names, hint)
-    check_keys: dict[str, list[str]] = defaultdict(list)
-    for module, checks_def in found.checks:
-        for check_key in checks_def.check_keys:
-            check_keys[check_key.to_user_string()].append(module)
-    report("asset check", check_keys, "two factory calls made the same asset")
-    if problems:
-        raise DefinitionsLoadError("clashing definitions in asset modules:\n- " + "\n- ".join(problems))
-
-
-def launcher_from_env(environ: dict[str, str] | None = None) -> WorkerLauncher:
-    """The ``launcher`` resource as ``GCS_IMPORT_LAUNCHER`` and ``GCS_IMPORT_WORKER_PYTHON`` say."""
-    environ = dict(os.environ if environ is None else environ)
-    kind = environ.get(LAUNCHER_ENV, "subprocess").strip() or "subprocess"
-    if kind not in LAUNCHER_KINDS:
-        raise DefinitionsLoadError(f"{LAUNCHER_ENV}={kind!r}: use one of {', '.join(LAUNCHER_KINDS)}")
-    python = environ.get(WORKER_PYTHON_ENV) or None
-    launcher = WorkerLauncher(kind=kind, python_executable=python)
-    # Bad JSON in $GCS_IMPORT_DOCKER_LAUNCH / $GCS_IMPORT_K8S_LAUNCH fails when definitions load, not at run time.
+    package = defs_module_of(project_root) or DEFS_MODULE
+    defs_folder = Path(importlib.import_module(package).__file__).parent
+    check_yaml_clashes(defs_folder)
     try:
-        if kind == "docker":
-            launcher.effective_docker()
-        elif kind == "k8s":
-            launcher.effective_k8s()
-    except dg.Failure as exc:
-        raise DefinitionsLoadError(exc.description or str(exc)) from exc
-    return launcher
+        if defs_module_of(project_root) is not None:
+            defs = dg.load_from_defs_folder(path_within_project=project_root)
+        else:  # installed without the project's pyproject.toml: the same folder, named directly
+            defs = load_defs(importlib.import_module(package), project_root=project_root)
+    except SpecError as exc:  # raised while a Python module of the defs folder was imported
+        raise DefinitionsLoadError(f"{_defs_frame(exc, defs_folder)}: {exc}") from exc
+    check_no_dropped_responses(defs, package=package)
+    return defs
 
 
-def build_definitions(package: str = ASSETS_PACKAGE, *, launcher: WorkerLauncher | None = None) -> dg.Definitions:
-    """All definitions in ``package``'s modules, with the ``launcher`` resource."""
-    found = collect(asset_modules(package))
-    check_clashes(found)
-    return dg.Definitions(
-        assets=[a for _, a in found.assets],
-        asset_checks=[c for _, c in found.checks],
-        jobs=[j for _, j in found.jobs],
-        sensors=[s for _, s in found.sensors],
-        schedules=[s for _, s in found.schedules],
-        resources={"launcher": launcher if launcher is not None else launcher_from_env()},
-    )
+def _defs_frame(exc: BaseException, defs_folder: Path) -> str:
+    """``file:line`` of the innermost traceback frame inside the defs folder (where the spec was written)."""
+    where = str(defs_folder)
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.startswith(where):
+            where = f"{frame.f_code.co_filename}:{line}"
+    return where
 
 
 defs = build_definitions()

@@ -58,10 +58,11 @@ def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime
 
 
 def run_under_pipes() -> None:
-    """Read the run from the Pipes extras and report back through Pipes."""
-    from dagster_pipes import open_dagster_pipes
+    """Read the run from the Pipes extras and report back through Pipes (stdout, or GCS objects when the
+    launcher chose the GCS channel: :mod:`worker.pipes_channel`)."""
+    from worker.pipes_channel import open_worker_pipes
 
-    with open_dagster_pipes() as pipes:
+    with open_worker_pipes() as pipes:
         try:
             _run_pipes_session(pipes)
         except (WorkerError, SpecError):

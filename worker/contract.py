@@ -45,6 +45,18 @@ ALL_CHECKS = (CHECK_ROWS_LOADED, CHECK_NO_UNPARSEABLE_FILES, CHECK_SCHEMA_UNCHAN
 # -- Materialization metadata keys (stable, so the UI can plot them) -----------
 META_ROW_COUNT = "dagster/row_count"
 META_TABLE_NAME = "dagster/table_name"
+#: The clean table's columns after the run (a TableSchema).
+META_COLUMN_SCHEMA = "dagster/column_schema"
+#: One partition's own rows (set per partition by the orchestrator from :data:`META_PARTITIONS`).
+META_PARTITION_ROW_COUNT = "dagster/partition_row_count"
+#: The source prefix, ``gs://bucket/path_base/``.
+META_URI = "dagster/uri"
+#: Per requested interval (keyed by its ISO start): rows, files, bytes, status, raw_table, jobs. The
+#: orchestrator attaches each interval's figures to its own partition's materialization and drops this
+#: key, because a Pipes materialization carries no partition key.
+META_PARTITIONS = "gcs_import/partitions"
+#: The window's loaded rows (``dagster/row_count`` is the clean table's size).
+META_ROWS_IN_WINDOW = "rows_in_window"
 META_INTERVALS_LOADED = "intervals_loaded"
 META_INTERVALS_SKIPPED = "intervals_skipped"
 META_INTERVALS_EMPTY = "intervals_without_files"

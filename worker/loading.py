@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.bigquery_jobs import find_succeeded, run_or_reattach
 from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
-from worker.jobs import find_succeeded, run_or_reattach
 from worker.planning import IntervalLoadPlan
 from worker.spec import ImportSpec, SourceFormat
 

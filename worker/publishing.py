@@ -17,12 +17,13 @@ from datetime import datetime
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from worker.bigquery_queries import with_dml_retries
+from worker.bigquery_queries import count_rows, with_dml_retries
 from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
+from worker.summaries import CleanTableState, TableColumn
 
 LABEL_INTERVAL = "gcs_import_interval"
 LABEL_DIGEST = "gcs_import_digest"
@@ -43,6 +44,28 @@ def published_snapshot(client: bigquery.Client, spec: ImportSpec, *,
     if LABEL_INTERVAL not in labels:
         return None
     return labels[LABEL_INTERVAL], labels.get(LABEL_DIGEST, "")
+
+
+def describe_clean_table(client: bigquery.Client, spec: ImportSpec, *,
+                         budget: RetryBudget = DEFAULT_BUDGET) -> CleanTableState | None:
+    """Row count (``COUNT(*)``: 0 bytes billed, see :func:`count_rows`) and columns of the clean table, None
+    when it does not exist.
+
+    Raises:
+        WorkerError: BigQuery refused the read (the message names the table).
+    """
+    try:
+        table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.NotFound:
+        return None
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(exc, table=spec.clean_table_id, action="reading the clean table's size") from exc
+    columns = tuple(
+        TableColumn(name=f.name, type=f.field_type, mode=f.mode or "NULLABLE", description=f.description)
+        for f in table.schema
+    )
+    rows = count_rows(client, spec.clean_table_id, budget=budget, location=spec.location)
+    return CleanTableState(table_id=spec.clean_table_id, rows=rows, columns=columns)
 
 
 def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from worker import contract as c
-from worker.run import PRESENT, ImportSummary, IntervalStatus, RetentionSummary
+from worker.summaries import PRESENT, ImportSummary, IntervalStatus, RetentionSummary, TableColumn
 
 
 def _typed(value: Any, type_: str) -> dict[str, Any]:
@@ -45,9 +45,15 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
             {"name": "raw_table", "type": "string"}, {"name": "jobs", "type": "int"},
         ],
     }
+    window_rows = sum(r.rows for r in present)
+    clean = summary.clean_table
     metadata: dict[str, Any] = {
-        c.META_ROW_COUNT: _typed(sum(r.rows for r in present), "int"),
+        # the clean table's size after the run (Overwrite: the snapshot; Incremental: every interval)
+        c.META_ROW_COUNT: _typed(clean.rows if clean is not None else window_rows, "int"),
+        c.META_ROWS_IN_WINDOW: _typed(window_rows, "int"),
         c.META_TABLE_NAME: _typed(spec.clean_table_id, "text"),
+        c.META_URI: _typed(f"gs://{spec.bucket_name}/{spec.object_prefix}", "text"),
+        c.META_PARTITIONS: _typed(partition_figures(summary), "json"),
         c.META_CLEAN_TABLE_URL: _typed(console_url(spec.clean_table_id), "url"),
         c.META_INTERVALS_LOADED: _typed([r.suffix for r in loaded], "json"),
         c.META_INTERVALS_SKIPPED: _typed([r.suffix for r in summary.with_status(IntervalStatus.UNCHANGED)], "json"),
@@ -64,6 +70,8 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
         "mode": _typed(spec.mode.value, "text"),
         "source": _typed(f"gs://{spec.bucket_name}/{spec.object_prefix}", "text"),
     }
+    if clean is not None and clean.columns:
+        metadata[c.META_COLUMN_SCHEMA] = _typed({"columns": [_column(col) for col in clean.columns]}, "table_schema")
     if summary.unparseable:
         metadata[c.META_UNPARSEABLE_NAMES] = _typed(summary.unparseable[:100], "json")
     if summary.published:
@@ -71,6 +79,27 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
     for phase, seconds in summary.seconds.items():
         metadata[f"{c.META_SECONDS_PREFIX}{phase}"] = _typed(seconds, "float")
     return metadata
+
+
+def partition_figures(summary: ImportSummary) -> dict[str, dict[str, Any]]:
+    """Each requested interval's own figures, keyed by its ISO start (the orchestrator maps it to a partition)."""
+    return {
+        r.interval_start.isoformat(): {
+            "rows": r.rows, "files": r.files, "bytes": r.bytes, "status": str(r.status),
+            "raw_table": r.raw_table or None, "jobs": len(r.job_ids),
+        }
+        for r in summary.intervals
+    }
+
+
+def _column(column: TableColumn) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": column.name, "type": column.type,
+                           "constraints": {"nullable": column.mode != "REQUIRED"}}
+    if column.mode == "REPEATED":
+        out["type"] = f"ARRAY<{column.type}>"
+    if column.description:
+        out["description"] = column.description
+    return out
 
 
 def import_checks(summary: ImportSummary) -> list[dict[str, Any]]:
@@ -118,7 +147,7 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
              "schema_change": r.schema_change}
             for r in summary.intervals
         ],
-        "metadata": {k: v["raw_value"] for k, v in import_metadata(summary).items() if k != c.META_PER_INTERVAL},
+        "metadata": {k: v["raw_value"] for k, v in import_metadata(summary).items() if k not in (c.META_PER_INTERVAL, c.META_PARTITIONS)},
         "checks": [{"check_name": ch["check_name"], "passed": ch["passed"], "severity": ch["severity"]}
                    for ch in import_checks(summary)],
     }

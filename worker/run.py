@@ -8,13 +8,10 @@ the I/O in :mod:`matching`, :mod:`loading`, :mod:`publishing`, :mod:`ledger` and
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -22,10 +19,10 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
+from worker.bigquery_jobs import find_succeeded
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
-from worker.jobs import find_succeeded
 from worker.ledger import Ledger, LedgerEntry, pending_key
 from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents
 from worker.matching import ObjectInfo, list_objects, match_objects
@@ -39,9 +36,11 @@ from worker.planning import (
     plan_interval_load,
     recorded_digest,
 )
-from worker.publishing import publish_incremental, publish_overwrite, published_snapshot
+from worker.publishing import describe_clean_table, publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
+from worker.schema_changes import schema_change_from_previous
 from worker.spec import ImportSpec, SourceMode
+from worker.summaries import PRESENT, ImportSummary, IntervalResult, IntervalStatus, RetentionSummary
 
 
 class Reporter(Protocol):
@@ -50,83 +49,6 @@ class Reporter(Protocol):
     def info(self, message: str) -> None: ...
 
     def warning(self, message: str) -> None: ...
-
-
-class IntervalStatus(enum.StrEnum):
-    """What happened to one requested interval in a run."""
-
-    #: Loaded (or reloaded from its complete listing) by this run.
-    LOADED = "loaded"
-    #: Sealed interval: objects the ledger did not know were loaded in addition by this run.
-    ADDED = "added"
-    #: The same object generations as recorded, loaded with the same settings: skipped.
-    UNCHANGED = "unchanged"
-    #: Loaded before and nothing to load now (retention deleted its files, or they are gone):
-    #: its recorded rows are in BigQuery and count as loaded.
-    RETAINED = "retained"
-    #: Never loaded and no files.
-    NO_FILES = "no_files"
-    FAILED = "failed"
-
-
-#: Statuses whose rows are in BigQuery after the run.
-PRESENT = (IntervalStatus.LOADED, IntervalStatus.ADDED, IntervalStatus.UNCHANGED, IntervalStatus.RETAINED)
-
-
-@dataclass
-class IntervalResult:
-    """What happened to one requested interval."""
-
-    interval_start: datetime
-    status: IntervalStatus
-    suffix: str
-    files: int = 0
-    bytes: int = 0
-    rows: int = 0
-    job_ids: tuple[str, ...] = ()
-    reattached_jobs: int = 0
-    raw_table: str = ""
-    digest: str = ""
-    schema_change: str | None = None
-    error: str | None = None
-    #: The failure is transient (a re-run is expected to succeed): see :class:`TransientError`.
-    transient: bool = False
-    previously_loaded: bool = False
-
-
-@dataclass
-class ImportSummary:
-    spec: ImportSpec
-    window_start: datetime
-    window_end: datetime
-    intervals: list[IntervalResult] = field(default_factory=list)
-    listed: int = 0
-    ignored: int = 0
-    outside_window: int = 0
-    unparseable: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    published: str | None = None
-    publish_job_id: str | None = None
-    publish_error: str | None = None
-
-    def with_status(self, *statuses: IntervalStatus) -> list[IntervalResult]:
-        return [r for r in self.intervals if r.status in statuses]
-
-    @property
-    def data_version(self) -> str:
-        """Derived from the loaded object generations of the window: equal data, equal version."""
-        hasher = hashlib.sha256()
-        for result in sorted(self.intervals, key=lambda r: r.interval_start):
-            hasher.update(f"{result.suffix}:{result.digest};".encode())
-        return hasher.hexdigest()[:24]
-
-
-@dataclass
-class RetentionSummary:
-    spec: ImportSpec
-    as_of: datetime
-    outcome: RetentionOutcome
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
@@ -224,6 +146,9 @@ def run_import(
                 _publish_newest(spec=spec, bq=bq, ledger=ledger, summary=summary, reporter=reporter, budget=budget)
             except WorkerError as exc:
                 summary.publish_error = str(exc)
+
+    if any(r.status in PRESENT for r in summary.intervals):
+        summary.clean_table = describe_clean_table(bq, spec, budget=budget)
 
     failed = summary.with_status(IntervalStatus.FAILED)
     if failed or summary.publish_error:
@@ -345,7 +270,7 @@ def _import_round(
                           f"{plan.raw_table_id}; recording its load instead")
             ledger.drop_pending(interval_start=start, key=key)
             return False
-        result.schema_change = _schema_change(bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
+        result.schema_change = schema_change_from_previous(bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
     with _timed(summary.seconds, "publish"):
         job_ids = list(outcome.job_ids)
         if spec.mode is SourceMode.Incremental:
@@ -413,26 +338,6 @@ def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[st
         ledger.drop_pending(interval_start=start, key=key)
         return IntervalStatus.ADDED if append else IntervalStatus.LOADED
     return None
-
-
-def _schema_change(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,
-                   schema: tuple[bigquery.SchemaField, ...], budget: RetryBudget) -> str | None:
-    """How this interval's columns differ from the previous loaded interval's, or None when they match."""
-    previous = ledger.previous_interval(start)
-    if previous is None:
-        return None
-    try:
-        before = bq.get_table(spec.raw_table_id(previous), retry=budget.retry, timeout=budget.request_timeout).schema
-    except gexc.NotFound:  # the previous raw table was dropped by someone: nothing to compare
-        return None
-    old = [(f.name, f.field_type, f.mode) for f in before]
-    new = [(f.name, f.field_type, f.mode) for f in schema]
-    if old == new:
-        return None
-    added = [n for n, *_ in new if n not in {o[0] for o in old}]
-    removed = [n for n, *_ in old if n not in {x[0] for x in new}]
-    return (f"columns differ from interval {spec.interval.table_suffix(previous)}: added {added}, removed {removed}, "
-            f"before {old}, now {new}")
 
 
 #: Publish rounds before giving up on a snapshot that concurrent runs keep moving.

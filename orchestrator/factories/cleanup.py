@@ -7,7 +7,6 @@ worker, which deletes only objects of intervals it loaded that are older than
 
 import dagster as dg
 
-from orchestrator.launcher import WorkerLauncher
 from worker.contract import EXTRA_ACTION, EXTRA_AS_OF, EXTRA_DRY_RUN, EXTRA_SPEC, Action
 from worker.spec import ImportSpec
 
@@ -21,15 +20,18 @@ class CleanUpConfig(dg.Config):
     as_of: str | None = None
 
 
-def build_clean_up(spec: ImportSpec, asset_key: dg.AssetKey) -> tuple[dg.JobDefinition, dg.SensorDefinition]:
+def build_clean_up(spec: ImportSpec, asset_key: dg.AssetKey, *, launcher_resource_key: str = "launcher",
+                   ) -> tuple[dg.JobDefinition, dg.SensorDefinition]:
     """``{name}_clean_up_job`` and ``{name}_clean_up_sensor`` (STOPPED until turned on)."""
 
     @dg.op(
         name=f"{spec.name}_retention",
         description=f"Delete GCS objects of loaded intervals older than {spec.retention_days} days (in the worker).",
         tags={"kind": "gcs"},
+        required_resource_keys={launcher_resource_key},
     )
-    def retention_op(context: dg.OpExecutionContext, config: CleanUpConfig, launcher: WorkerLauncher) -> None:
+    def retention_op(context: dg.OpExecutionContext, config: CleanUpConfig) -> None:
+        launcher = getattr(context.resources, launcher_resource_key)
         extras = {EXTRA_SPEC: spec.to_dict(), EXTRA_ACTION: Action.RETENTION.value, EXTRA_DRY_RUN: config.dry_run}
         if config.as_of:
             extras[EXTRA_AS_OF] = config.as_of

@@ -1,7 +1,8 @@
 """``interval_gcs_import_asset``: one partitioned asset per spec, plus its checks, sensors and clean-up job."""
 
+import inspect
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -9,19 +10,33 @@ import dagster as dg
 from orchestrator.factories.checks import freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
 from orchestrator.factories.common import AssetFactoryResponse, IntervalGCSAsset
+from orchestrator.factories.partition_metadata import attach_partition_metadata
 from orchestrator.factories.partitions import partitions_def_for, window_extras
 from orchestrator.factories.sensors import build_new_files_sensor
-from orchestrator.launcher import WorkerLauncher
-from worker.contract import EXTRA_ACTION, EXTRA_SPEC, EXTRA_WINDOW_END, EXTRA_WINDOW_START, Action
+from worker.contract import (
+    EXTRA_ACTION,
+    EXTRA_SPEC,
+    EXTRA_WINDOW_END,
+    EXTRA_WINDOW_START,
+    META_COLUMN_SCHEMA,
+    META_TABLE_NAME,
+    META_URI,
+    Action,
+)
 from worker.spec import SpecError
 
 
-def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
+def interval_gcs_import_asset(
+    config: IntervalGCSAsset, *, code_references: Sequence[dg.LocalFileCodeReference] | None = None
+) -> AssetFactoryResponse:
     """Build the import asset for ``config`` and everything around it.
 
-    - asset ``key_prefix/name``: partitioned by ``config.interval`` from ``config.effective_start``,
-      one run per backfill (``BackfillPolicy.single_run()``); its body only launches the worker
-      with the run's partition window and returns what the worker reported;
+    - asset ``key_prefix/name``: partitioned by ``config.interval`` from ``config.effective_start``;
+      a backfill runs ``config.max_partitions_per_run`` partitions per run (``BackfillPolicy.multi_run``;
+      ``None``: one run). Its body only launches the worker with the run's partition window and
+      returns what the worker reported, each partition with its own interval's figures;
+    - an external asset for the GCS source (``key_prefix/name_gcs_files``, kind ``gcs``) upstream
+      of it, so the lineage graph reads GCS -> BigQuery;
     - checks: the worker's (declared on the asset; ``rows_loaded`` blocking) and a
       time-partition freshness check with its sensor;
     - ``{name}_new_files_sensor``: runs partitions whose files appeared or changed;
@@ -41,6 +56,7 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
             UserWarning, stacklevel=2,
         )
     key = dg.AssetKey([*(spec.key_prefix or ()), spec.name])
+    source_key = gcs_source_key(spec)
     partitions_def = partitions_def_for(spec)
     asset_kwargs: dict[str, Any] = {"kinds": {"gcs", "bigquery"}, **spec.asset_kwargs}
     asset_kwargs.setdefault(
@@ -48,24 +64,36 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
         f"gs://{spec.bucket_name}/{spec.object_prefix}{spec.file_match} loaded {spec.interval.value.lower()} "
         f"into {spec.clean_table_id} ({spec.mode.value}).",
     )
+    asset_kwargs["metadata"] = {
+        **definition_metadata(spec, code_references=_caller_reference() if code_references is None else code_references),
+        **(asset_kwargs.get("metadata") or {}),
+    }
     spec_dict = spec.to_dict()
+    resource_key = spec.launcher_resource_key
+    backfill_policy = (
+        dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
+        else dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
+    )
 
     try:
-        with warnings.catch_warnings():  # BackfillPolicy is "beta" in 1.13; single_run() is what we want
+        with warnings.catch_warnings():  # BackfillPolicy is "beta" in 1.13
             warnings.simplefilter("ignore", dg.BetaWarning)
             decorator = dg.asset(
                 key=key,
                 partitions_def=partitions_def,
-                backfill_policy=dg.BackfillPolicy.single_run(),
+                backfill_policy=backfill_policy,
                 check_specs=worker_check_specs(key),
+                deps=[source_key],
+                required_resource_keys={resource_key},
                 **asset_kwargs,
             )
     except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
         raise SpecError(f"IntervalGCSAsset {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}") from exc
 
-    def gcs_asset(context: dg.AssetExecutionContext, launcher: WorkerLauncher) -> Iterator[Any]:
+    def gcs_asset(context: dg.AssetExecutionContext) -> Iterator[Any]:
         window_start, window_end = window_extras(context.partition_time_window)
-        yield from launcher.launch(
+        launcher = getattr(context.resources, resource_key)
+        results = launcher.launch(
             context=context,
             extras={
                 EXTRA_SPEC: spec_dict,
@@ -74,6 +102,7 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
                 EXTRA_WINDOW_END: window_end,
             },
         )
+        yield from attach_partition_metadata(context, results, partitions_def)
 
     try:
         with warnings.catch_warnings():
@@ -84,12 +113,61 @@ def interval_gcs_import_asset(config: IntervalGCSAsset) -> AssetFactoryResponse:
             raise
         raise SpecError(f"IntervalGCSAsset {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}") from exc
 
-    clean_up_job, clean_up_sensor = build_clean_up(spec, key)
+    # after @asset checked the group name: the source asset shares it
+    source = gcs_source_spec(spec, group_name=spec.asset_kwargs.get("group_name"))
+    clean_up_job, clean_up_sensor = build_clean_up(spec, key, launcher_resource_key=resource_key)
     new_files_sensor = build_new_files_sensor(spec, asset_key=key, partitions_def=partitions_def)
     checks, freshness_sensor = freshness_checks(spec, gcs_asset)
     return AssetFactoryResponse(
-        assets=[gcs_asset],
+        assets=[gcs_asset, source],
         sensors=[new_files_sensor, clean_up_sensor, freshness_sensor],
         jobs=[clean_up_job],
         checks=checks,
     )
+
+
+def gcs_source_key(spec: IntervalGCSAsset) -> dg.AssetKey:
+    """``key_prefix/name_gcs_files``: the key of the import's GCS source."""
+    return dg.AssetKey([*(spec.key_prefix or ()), f"{spec.name}_gcs_files"])
+
+
+def gcs_source_spec(spec: IntervalGCSAsset, *, group_name: str | None = None) -> dg.AssetSpec:
+    """The external asset of the files under ``gs://bucket/path_base/`` (materialized by their producer)."""
+    uri = f"gs://{spec.bucket_name}/{spec.object_prefix}"
+    return dg.AssetSpec(
+        key=gcs_source_key(spec),
+        description=f"Files matching {spec.file_match!r} under {uri}, dropped {spec.interval.value.lower()} by their producer.",
+        kinds={"gcs"},
+        group_name=group_name,
+        metadata={META_URI: dg.MetadataValue.text(uri)},
+    )
+
+
+def definition_metadata(spec: IntervalGCSAsset, *, code_references: Sequence[dg.LocalFileCodeReference]) -> dict[str, Any]:
+    """What the asset page shows before any run: the clean table, the source, the schema when declared."""
+    metadata: dict[str, Any] = {
+        META_TABLE_NAME: dg.MetadataValue.text(spec.clean_table_id),
+        META_URI: dg.MetadataValue.text(f"gs://{spec.bucket_name}/{spec.object_prefix}"),
+        "mode": dg.MetadataValue.text(spec.mode.value),
+        "retention_days": dg.MetadataValue.int(spec.retention_days),
+    }
+    if spec.schema:
+        metadata[META_COLUMN_SCHEMA] = dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=f.name, type=f.type,
+                               constraints=dg.TableColumnConstraints(nullable=f.mode != "REQUIRED"))
+                for f in spec.schema
+            ]
+        )
+    if code_references:
+        metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(code_references=list(code_references))
+    return metadata
+
+
+def _caller_reference() -> list[dg.LocalFileCodeReference]:
+    """The file and line of the ``interval_gcs_import_asset(...)`` call, for the asset page's code link."""
+    here = __file__
+    for frame in inspect.stack(context=0)[1:]:
+        if frame.filename != here:
+            return [dg.LocalFileCodeReference(file_path=frame.filename, line_number=frame.lineno)]
+    return []

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_gcp import GCSResource
 
-from orchestrator.factories.cursor import NewFilesCursor, fold_tick, plan_listing
+from orchestrator.factories.new_files_cursor import NewFilesCursor, fold_tick, plan_listing
 from orchestrator.factories.partitions import partition_key_for
 from worker.matching import list_objects
 from worker.spec import ImportSpec

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from localdev import samples
-from orchestrator.launcher import WORKER_LABEL, DockerLaunch, WorkerLauncher
+from orchestrator.launcher import WORKER_LABEL, DockerLaunch, PipesGCSChannel, WorkerLauncher
 from worker import contract as c
 from worker.spec import ImportSpec
 
@@ -83,13 +83,19 @@ def test_standalone_container_prints_summary_and_loads_rows(
     print(f"standalone container run: {time.monotonic() - started:.1f}s")
 
 
+@pytest.mark.parametrize("channel", ["logs", "gcs"])
 def test_materialize_with_docker_launcher_returns_worker_metadata(
-    docker_engine, worker_image, services, bucket, bq_client, unique_name, no_leftover_containers
+    docker_engine, worker_image, services, bucket, bq_client, gcs_client, unique_name, no_leftover_containers, channel
 ):
     samples.drop_daily_scores(bucket, path_base="passport", days=DAYS, rows_per_file=ROWS_PER_FILE)
     spec = make_spec(bucket_name=bucket.name, unique_name=unique_name)
     asset = worker_asset(spec, window=("2024-01-05T00:00:00+00:00", "2024-01-07T00:00:00+00:00"))
-    launcher = WorkerLauncher(kind="docker", docker=DockerLaunch(image=worker_image, network="host"))
+    pipes = {}
+    if channel == "gcs":  # the Pipes channel over GCS (the k8s default), through the same container
+        pipes_bucket = gcs_client.create_bucket(f"pipes-{unique_name.replace('_', '-')}")
+        pipes = {"message_channel": "gcs", "env": {"GCS_IMPORT_PIPES_INTERVAL": "0.5"},
+                 "pipes_gcs": PipesGCSChannel(bucket=pipes_bucket.name, project="test-project", poll_interval_seconds=0.5)}
+    launcher = WorkerLauncher(kind="docker", docker=DockerLaunch(image=worker_image, network="host"), **pipes)
 
     result = dg.materialize([asset], resources={"launcher": launcher}, instance=dg.DagsterInstance.ephemeral())
 
@@ -103,6 +109,9 @@ def test_materialize_with_docker_launcher_returns_worker_metadata(
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks.get(c.CHECK_ROWS_LOADED) is True
     assert count_rows(bq_client, spec) == ROWS_PER_FILE
+    if channel == "gcs":
+        names = [b.name for b in pipes_bucket.list_blobs()]
+        assert names and all(n.startswith("dagster-pipes/messages/") for n in names), names
 
 
 def test_failing_worker_container_fails_the_step_with_its_error(

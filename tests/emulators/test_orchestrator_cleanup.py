@@ -21,7 +21,7 @@ def names(bucket) -> set[str]:
 def test_clean_up_sensor_and_job_delete_only_what_retention_allows(services, bucket, unique_name) -> None:
     spec = make_asset_config(unique_name, bucket.name, retention_days=2)
     response = interval_gcs_import_asset(spec)
-    (asset,) = response.assets
+    asset = response.asset
     (job,) = response.jobs
     (sensor,) = [s for s in response.sensors if s.name == f"{spec.name}_clean_up_sensor"]
     launcher = WorkerLauncher()

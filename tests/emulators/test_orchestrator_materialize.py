@@ -13,9 +13,14 @@ from tests.emulators.orchestrator_helpers import make_asset_config
 from worker.contract import (
     ALL_CHECKS,
     CHECK_ROWS_LOADED,
+    META_COLUMN_SCHEMA,
+    META_FILES_LOADED,
     META_INTERVALS_LOADED,
+    META_PARTITION_ROW_COUNT,
+    META_PARTITIONS,
     META_PER_INTERVAL,
     META_ROW_COUNT,
+    META_ROWS_IN_WINDOW,
     META_TABLE_NAME,
 )
 
@@ -36,7 +41,7 @@ def metadata_values(mat: dg.AssetMaterialization) -> dict:
 def test_partition_run_reports_metadata_and_checks(services, bucket, bq_client, unique_name) -> None:
     drop_daily_scores(bucket, path_base="passport", days=DAYS[:2], rows_per_file=5)
     spec = make_asset_config(unique_name, bucket.name)
-    (asset,) = interval_gcs_import_asset(spec).assets
+    asset = interval_gcs_import_asset(spec).asset
 
     result = materialize(asset, partition_key="2024-05-02")
 
@@ -54,31 +59,39 @@ def test_partition_run_reports_metadata_and_checks(services, bucket, bq_client, 
     assert rows[0]["n"] == 5
 
 
-def test_range_run_is_one_step_and_its_result_reaches_every_partition(services, bucket, unique_name) -> None:
-    drop_daily_scores(bucket, path_base="passport", days=DAYS, rows_per_file=3)
-    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).assets
+def test_range_run_is_one_step_and_each_partition_gets_its_own_figures(services, bucket, unique_name) -> None:
+    for day, rows in zip(DAYS, (2, 3, 4), strict=False):
+        drop_daily_scores(bucket, path_base="passport", days=[day], rows_per_file=rows)
+    asset = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).asset
 
     result = materialize(asset, tags={"dagster/asset_partition_range_start": "2024-05-01",
                                       "dagster/asset_partition_range_end": "2024-05-03"})
 
     assert result.success
     starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
-    assert len(starts) == 1  # BackfillPolicy.single_run(): one worker launch for the range
-    mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
-    assert sorted(m.partition for m in mats) == ["2024-05-01", "2024-05-02", "2024-05-03"]
-    metas = [metadata_values(m) for m in mats]
-    # the worker's one MaterializeResult, unchanged, on each partition
-    assert all(m.keys() == metas[0].keys() for m in metas)
-    assert all(m[META_INTERVALS_LOADED] == metas[0][META_INTERVALS_LOADED] for m in metas)
-    assert metas[0][META_INTERVALS_LOADED] == ["20240501", "20240502", "20240503"]
-    assert metas[0][META_ROW_COUNT] == 9
-    assert len(metas[0][META_PER_INTERVAL].records) == 3
+    assert len(starts) == 1  # within max_partitions_per_run: one worker launch for the range
+    mats = {e.event_specific_data.materialization.partition: metadata_values(e.event_specific_data.materialization)
+            for e in result.get_asset_materialization_events()}
+    assert sorted(mats) == ["2024-05-01", "2024-05-02", "2024-05-03"]
+    # each partition its own interval's rows and status, not the window's totals
+    assert {p: m[META_PARTITION_ROW_COUNT] for p, m in mats.items()} == {
+        "2024-05-01": 2, "2024-05-02": 3, "2024-05-03": 4}
+    assert all(m["interval_status"] == "loaded" and m[META_FILES_LOADED] == 1 for m in mats.values())
+    assert mats["2024-05-02"]["raw_table"].endswith("__20240502")
+    # window-level figures stay the same on every partition; the per-interval key is consumed
+    assert all(m[META_INTERVALS_LOADED] == ["20240501", "20240502", "20240503"] for m in mats.values())
+    assert all(m[META_ROWS_IN_WINDOW] == 9 and len(m[META_PER_INTERVAL].records) == 3 for m in mats.values())
+    assert all(META_PARTITIONS not in m for m in mats.values())
+    # dagster/row_count is the clean table's size after the run (Incremental: every interval)
+    assert all(m[META_ROW_COUNT] == 9 for m in mats.values())
+    columns = mats["2024-05-01"][META_COLUMN_SCHEMA].columns
+    assert [c.name for c in columns][:3] == ["address", "score", "day"]
 
 
 def test_failing_worker_fails_the_step_with_its_message(services, gcs_client, unique_name) -> None:
     missing = f"missing-{unique_name.replace('_', '-')}"
     assert gcs_client.lookup_bucket(missing) is None
-    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, missing)).assets
+    asset = interval_gcs_import_asset(make_asset_config(unique_name, missing)).asset
 
     result = materialize(asset, partition_key="2024-05-02", raise_on_error=False)
 
@@ -93,7 +106,7 @@ def test_transient_worker_failure_retries_the_step_then_fails_naming_the_service
     """BigQuery unreachable past the worker's deadline: a transient failure, so the step is retried
     (dg.RetryRequested) up to the launcher's transient_retries, then fails with the worker's message."""
     drop_daily_scores(bucket, path_base="passport", days=DAYS[:1], rows_per_file=2)
-    (asset,) = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).assets
+    asset = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).asset
     launcher = WorkerLauncher(env={"BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:9"}, retry_deadline_seconds=1,
                               transient_retries=1, transient_retry_seconds=0)
 
@@ -116,10 +129,22 @@ def test_interval_without_rows_fails_the_blocking_check(services, bucket, unique
            .split(b"\n", 1)[0] + b"\n")
     spec = make_asset_config(unique_name, bucket.name, format="CSV",
                      file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/scores.csv")
-    (asset,) = interval_gcs_import_asset(spec).assets
+    asset = interval_gcs_import_asset(spec).asset
 
     result = materialize(asset, partition_key="2024-05-02", raise_on_error=False)
 
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks[CHECK_ROWS_LOADED].passed
     assert not result.success  # declared blocking=True: a failed rows_loaded fails the run
+
+
+def test_row_count_is_the_clean_tables_size_not_the_runs_rows(services, bucket, unique_name) -> None:
+    """Incremental, two single-partition runs: the second reports both intervals' rows in the table."""
+    for day, rows in zip(DAYS[:2], (2, 3), strict=True):
+        drop_daily_scores(bucket, path_base="passport", days=[day], rows_per_file=rows)
+    asset = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).asset
+    materialize(asset, partition_key="2024-05-01")
+    second = materialize(asset, partition_key="2024-05-02")
+    (mat,) = [e.event_specific_data.materialization for e in second.get_asset_materialization_events()]
+    meta = metadata_values(mat)
+    assert (meta[META_ROW_COUNT], meta[META_PARTITION_ROW_COUNT], meta[META_ROWS_IN_WINDOW]) == (5, 3, 3)

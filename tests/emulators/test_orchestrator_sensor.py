@@ -51,7 +51,7 @@ def test_requests_new_partitions_and_reuploads_once(services, bucket, unique_nam
     spec = make_spec_sensor(unique_name, bucket.name)
     response = interval_gcs_import_asset(spec)
     (sensor,) = [s for s in response.sensors if s.name == f"{spec.name}_new_files_sensor"]
-    (asset,) = response.assets
+    asset = response.asset
     ticker = Ticker(sensor, asset)
     blobs = drop_daily_scores(bucket, path_base="passport", days=DAYS[:3])
     upload(bucket, "passport/README.txt", b"not a drop")
@@ -77,7 +77,7 @@ def test_requests_new_partitions_and_reuploads_once(services, bucket, unique_nam
 
 def test_bounded_ticks_cover_every_partition_once(services, bucket, unique_name) -> None:
     spec = make_spec_sensor(unique_name, bucket.name)
-    (asset,) = interval_gcs_import_asset(spec).assets
+    asset = interval_gcs_import_asset(spec).asset
     sensor = build_new_files_sensor(spec, asset_key=asset.key, partitions_def=partitions_def_for(spec),
                                     max_objects_per_tick=2)
     drop_daily_scores(bucket, path_base="passport", days=DAYS)
@@ -95,7 +95,7 @@ def test_unsorted_layout_lists_everything_and_still_finds_changes(services, buck
     spec = make_spec_sensor(unique_name, bucket.name, path_base="drops",
                      file_match=r"(?P<region>eu|us)/scores_(?P<interval_timestamp>\d{4}-\d\d-\d\d)\.csv",
                      format="CSV")
-    (asset,) = interval_gcs_import_asset(spec).assets
+    asset = interval_gcs_import_asset(spec).asset
     sensor = build_new_files_sensor(spec, asset_key=asset.key, partitions_def=partitions_def_for(spec),
                                     max_objects_per_tick=3)
     for region in ("eu", "us"):
@@ -115,7 +115,7 @@ def test_missing_bucket_fails_the_tick_naming_it(services, unique_name) -> None:
     spec = make_spec_sensor(unique_name, f"missing-{unique_name.replace('_', '-')}")
     response = interval_gcs_import_asset(spec)
     (sensor,) = [s for s in response.sensors if s.name.endswith("_new_files_sensor")]
-    (asset,) = response.assets
+    asset = response.asset
     try:
         Ticker(sensor, asset).tick()
     except Exception as exc:

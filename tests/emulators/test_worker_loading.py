@@ -22,8 +22,8 @@ from tests.emulators.worker_helpers import (
     table_rows,
     write_spec,
 )
+from worker.bigquery_jobs import run_or_reattach
 from worker.clients import RetryBudget
-from worker.jobs import run_or_reattach
 from worker.ledger import asset_id
 from worker.loading import load_interval, load_job_config
 from worker.matching import list_objects, match_objects

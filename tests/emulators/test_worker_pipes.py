@@ -16,8 +16,8 @@ from tests.emulators.worker_helpers import REPO, count_rows, day, drop_days, imp
 from worker import contract as c
 from worker.matching import list_objects, match_objects
 from worker.planning import generations_digest
-from worker.run import ImportSummary, IntervalResult
 from worker.spec import ImportSpec
+from worker.summaries import ImportSummary, IntervalResult
 
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
 

@@ -22,8 +22,9 @@ from google.cloud import bigquery, storage
 from localdev.samples import SCORES_SCHEMA, encode_rows, score_rows, upload
 from worker.clients import RetryBudget
 from worker.reporting import LogReporter
-from worker.run import ImportSummary, RetentionSummary, run_import, run_retention
+from worker.run import run_import, run_retention
 from worker.spec import ImportSpec
+from worker.summaries import ImportSummary, RetentionSummary
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_ID = "test-project"

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from localdev import samples
-from orchestrator.launcher import K8sLaunch, WorkerLauncher
+from orchestrator.launcher import K8sLaunch, PipesGCSChannel, WorkerLauncher
 from tests.docker.test_worker_container import (
     _BIG_METADATA_SCRIPT,
     DAYS,
@@ -16,7 +16,8 @@ from tests.docker.test_worker_container import (
 from tests.kind.conftest import NAMESPACE, WORKER_IMAGE, wait_no_worker_pods
 
 
-def k8s_launcher(kind_cluster, pod_env, **overrides) -> WorkerLauncher:
+def k8s_launcher(kind_cluster, pod_env, *, channel: str = "logs", pipes_bucket: str | None = None,
+                 **overrides) -> WorkerLauncher:
     settings = dict(
         namespace=NAMESPACE, image=WORKER_IMAGE, image_pull_policy="Never",
         service_account_name="gcs-import-worker", kubeconfig_file=str(kind_cluster.kubeconfig),
@@ -24,15 +25,22 @@ def k8s_launcher(kind_cluster, pod_env, **overrides) -> WorkerLauncher:
         resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     )
     settings.update(overrides)
-    return WorkerLauncher(kind="k8s", env=pod_env, k8s=K8sLaunch(**settings))
+    pipes = {"pipes_gcs": PipesGCSChannel(bucket=pipes_bucket, project="test-project", poll_interval_seconds=1)} \
+        if pipes_bucket else {}
+    return WorkerLauncher(kind="k8s", env={**pod_env, "GCS_IMPORT_PIPES_INTERVAL": "1"}, k8s=K8sLaunch(**settings),
+                          message_channel=channel, **pipes)
 
 
-def test_materialize_with_k8s_launcher(kind_cluster, pod_env, core_api, bucket, bq_client, unique_name):
+@pytest.mark.parametrize("channel", ["logs", "gcs"])
+def test_materialize_with_k8s_launcher(kind_cluster, pod_env, core_api, bucket, bq_client, gcs_client, unique_name,
+                                       channel):
     samples.drop_daily_scores(bucket, path_base="passport", days=DAYS, rows_per_file=ROWS_PER_FILE)
     spec = make_spec(bucket_name=bucket.name, unique_name=unique_name)
     asset = worker_asset(spec, window=("2024-01-05T00:00:00+00:00", "2024-01-07T00:00:00+00:00"))
+    pipes_bucket = gcs_client.create_bucket(f"pipes-{unique_name.replace('_', '-')}").name if channel == "gcs" else None
+    launcher = k8s_launcher(kind_cluster, pod_env, channel=channel, pipes_bucket=pipes_bucket)
 
-    result = dg.materialize([asset], resources={"launcher": k8s_launcher(kind_cluster, pod_env)},
+    result = dg.materialize([asset], resources={"launcher": launcher},
                             instance=dg.DagsterInstance.ephemeral())
 
     assert result.success

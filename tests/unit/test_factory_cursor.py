@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode
-from orchestrator.factories.cursor import (
+from orchestrator.factories.new_files_cursor import (
     ListingPlan,
     NewFilesCursor,
     fold_tick,

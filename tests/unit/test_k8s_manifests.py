@@ -206,3 +206,17 @@ def test_helm_values_configure_codelocation_and_k8s_launcher(monkeypatch):
     pod = WorkerLauncher(kind="k8s").k8s_pod_body(pod_name="p", env={})
     assert pod.spec.service_account_name == WORKER_SA
     assert pod.spec.containers[0].image == settings.image
+
+
+def test_helm_values_give_the_k8s_launcher_its_gcs_pipes_channel():
+    """k8s defaults to Pipes over GCS: the Helm env must name the prefix, or definitions would not load."""
+    from orchestrator.launchers.from_env import launcher_from_env
+
+    env = {item["name"]: item["value"] for item in _user_deployment()["env"]}
+    launcher = launcher_from_env(env)
+    assert launcher.kind == "k8s" and launcher.effective_channel() == "gcs"
+    assert launcher.pipes_gcs.clean_prefix() == "dagster-pipes"
+    # the IAM conditions in the manifests' comments grant exactly that prefix
+    for manifest in ("rbac.yaml", "worker-serviceaccount.yaml"):
+        text = (K8S_DIR / manifest).read_text()
+        assert "objects/dagster-pipes/" in text, manifest

@@ -12,10 +12,11 @@ from orchestrator.launcher import (
     WORKER_LABEL,
     DockerLaunch,
     K8sLaunch,
+    PipesGCSChannel,
     WorkerLauncher,
-    _delete_pods,
-    _join_lines,
 )
+from orchestrator.launchers.docker_launcher import join_log_lines
+from orchestrator.launchers.k8s_launcher import delete_worker_pods
 
 
 def test_docker_container_settings():
@@ -54,8 +55,8 @@ def test_default_kind_is_subprocess():
         ([], []),
     ],
 )
-def test_join_lines(chunks, lines):
-    assert list(_join_lines(iter(chunks))) == lines
+def testjoin_log_lines(chunks, lines):
+    assert list(join_log_lines(iter(chunks))) == lines
 
 
 def test_join_lines_reassembles_a_large_pipes_message():
@@ -63,7 +64,7 @@ def test_join_lines_reassembles_a_large_pipes_message():
                           "params": {"metadata": {"blob": {"raw_value": "x" * 100_000, "type": "text"}}}})
     entries = [message[i:i + 16384].encode() for i in range(0, len(message), 16384)]
     entries[-1] += b"\n"
-    [line] = list(_join_lines(iter(entries)))
+    [line] = list(join_log_lines(iter(entries)))
     assert json.loads(line)["params"]["metadata"]["blob"]["raw_value"] == "x" * 100_000
 
 
@@ -96,7 +97,8 @@ def test_k8s_without_cluster_fails_with_the_reason(tmp_path):
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "gcs-import"}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
     }))
-    launcher = WorkerLauncher(kind="k8s", k8s=K8sLaunch(kubeconfig_file=str(kubeconfig), poll_interval_seconds=0.1))
+    launcher = WorkerLauncher(kind="k8s", message_channel="logs",
+                              k8s=K8sLaunch(kubeconfig_file=str(kubeconfig), poll_interval_seconds=0.1))
     result = dg.materialize([_docker_asset], resources={"launcher": launcher}, raise_on_error=False)
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
@@ -114,7 +116,7 @@ def test_pod_cleanup_never_raises(tmp_path):
     configuration.retries = 0
     kubernetes.client.Configuration.set_default(configuration)
     try:
-        _delete_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
+        delete_worker_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
     finally:
         kubernetes.client.Configuration.set_default(saved)
 
@@ -127,7 +129,7 @@ def test_worker_error_from_a_quoted_pod_log_tail(tmp_path):
 
     from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_env_var
 
-    from orchestrator.launcher import worker_error_from_pipes_text
+    from orchestrator.launchers.failures import worker_error_from_pipes_text
 
     context_file = tmp_path / "context.json"
     context_file.write_text(json.dumps({"asset_keys": ["a"], "run_id": "r", "job_name": "j", "extras": {},
@@ -161,3 +163,20 @@ def test_credentials_path_is_forwarded_to_a_subprocess_only(monkeypatch):
         assert mounted.worker_env()["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/key.json"
     pod = WorkerLauncher(kind="k8s").k8s_pod_body(pod_name="p", env={})
     assert "GOOGLE_APPLICATION_CREDENTIALS" not in {e.name for e in pod.spec.containers[0].env or []}
+
+
+def test_k8s_defaults_to_the_gcs_channel_and_names_the_missing_prefix():
+    with pytest.raises(dg.Failure, match="pipes_gcs") as info:
+        WorkerLauncher(kind="k8s").validate()
+    assert "message_channel: logs" in info.value.description
+    assert WorkerLauncher(kind="k8s", pipes_gcs=PipesGCSChannel(bucket="b")).effective_channel() == "gcs"
+    assert WorkerLauncher(kind="k8s", message_channel="logs").effective_channel() == "logs"
+    assert WorkerLauncher(kind="subprocess").effective_channel() == "logs"
+    with pytest.raises(dg.Failure, match="pipes_gcs"):
+        WorkerLauncher(kind="docker", message_channel="gcs").validate()
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "a//b", "a/../b"])
+def test_pipes_gcs_prefix_must_be_an_object_prefix(prefix):
+    with pytest.raises(dg.Failure, match=r"pipes_gcs\.prefix"):
+        WorkerLauncher(kind="subprocess", message_channel="gcs", pipes_gcs=PipesGCSChannel(bucket="b", prefix=prefix)).validate()

@@ -1,0 +1,58 @@
+"""``IntervalGCSAsset``: the factory's configuration, an :class:`~worker.spec.ImportSpec` plus what only Dagster needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.spec import ImportSpec
+
+#: ``asset_kwargs`` keys the factory sets itself; passing them would silently fight the spec.
+RESERVED_ASSET_KWARGS = frozenset(
+    {"name", "key", "key_prefix", "partitions_def", "backfill_policy", "check_specs", "required_resource_keys",
+     "compute_fn", "ins", "io_manager_key", "io_manager_def", "deps"}
+)
+
+#: Partitions one backfill run covers at most (one worker launch each): a 900-day backfill is 30
+#: runs of 30 intervals, each well inside the pod wait (4 h), rather than one run that outlives it.
+DEFAULT_MAX_PARTITIONS_PER_RUN = 30
+
+#: The resource key of the worker launcher the asset and the clean-up job use.
+DEFAULT_LAUNCHER_RESOURCE_KEY = "launcher"
+
+
+@dataclass(kw_only=True, frozen=True)
+class IntervalGCSAsset(ImportSpec):
+    """An :class:`~worker.spec.ImportSpec` plus what only Dagster needs.
+
+    ``asset_kwargs`` go to ``@asset`` unchanged (``group_name``, ``owners``, ``tags``,
+    ``description``, ``kinds``, ``metadata``, ...); the keys the factory derives from
+    the spec (name, key_prefix, partitions_def, ...) are refused. They never reach
+    the worker: :meth:`ImportSpec.to_dict` sends only the spec's own fields.
+
+    ``max_partitions_per_run``: a backfill is split into runs of at most this many
+    partitions (``BackfillPolicy.multi_run``); ``None`` runs any backfill as one run.
+    ``launcher_resource_key``: the ``WorkerLauncher`` resource the asset launches with.
+    """
+
+    asset_kwargs: dict[str, Any] = field(default_factory=dict)
+    max_partitions_per_run: int | None = DEFAULT_MAX_PARTITIONS_PER_RUN
+    launcher_resource_key: str = DEFAULT_LAUNCHER_RESOURCE_KEY
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.asset_kwargs, dict):
+            self._fail("asset_kwargs", f"is {self.asset_kwargs!r}", "give a dict of @asset keyword arguments")
+        clash = sorted(RESERVED_ASSET_KWARGS & set(self.asset_kwargs))
+        if clash:
+            self._fail(
+                "asset_kwargs", f"sets {clash}",
+                "leave these out: the factory derives them from the spec (use name/key_prefix/interval instead)",
+            )
+        per_run = self.max_partitions_per_run
+        if per_run is not None and (isinstance(per_run, bool) or not isinstance(per_run, int) or per_run < 1):
+            self._fail("max_partitions_per_run", f"is {per_run!r}",
+                       "give a whole number of partitions per backfill run (1 or more), or None for one run")
+        key = self.launcher_resource_key
+        if not isinstance(key, str) or not key.isidentifier():
+            self._fail("launcher_resource_key", f"is {key!r}", "give a resource key such as 'launcher'")
