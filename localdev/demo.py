@@ -27,6 +27,7 @@ LOCAL = REPO / ".local"
 DAGSTER_HOME = LOCAL / "dagster_home"
 EMULATOR_DIR = LOCAL / "emulators"
 DAYS = 4
+ROWS_PER_DAY = (3, 5, 4, 6)
 
 
 def _demo_days() -> list[datetime]:
@@ -80,7 +81,9 @@ def run_demo(env: dict[str, str]) -> None:
     days = _demo_days()
     client = storage_client(project_id=attributes["project_id"])
     bucket = client.lookup_bucket(attributes["bucket_name"]) or client.create_bucket(attributes["bucket_name"])
-    blobs = drop_daily_scores(bucket, path_base=attributes["path_base"], days=days, rows_per_file=5)
+    # a different row count per day, so each partition's own rows show in the UI's plots
+    blobs = [blob for day, rows in zip(days, ROWS_PER_DAY, strict=True)
+             for blob in drop_daily_scores(bucket, path_base=attributes["path_base"], days=[day], rows_per_file=rows)]
     print(f"dropped {len(blobs)} files into gs://{bucket.name}/: " + ", ".join(b.name for b in blobs))
 
     instance = dg.DagsterInstance.get()

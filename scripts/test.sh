@@ -17,3 +17,8 @@ if [ "${CI:-}" = "true" ] || { [ "${WITH_DOCKER:-1}" != 0 ] && { [ "$(id -u)" = 
   else echo "test.sh: scripts/docker-up.sh failed; the Docker tests will skip" >&2; fi
 fi
 .venv/bin/python -m pytest "$@"
+# The UI screenshots (headless Debian chromium over the demo): in CI, into .local/ so the committed
+# docs/screenshots/ stay as they are; the run fails when a page does not show what it should.
+if [ "${CI:-}" = "true" ] || [ "${WITH_SCREENSHOTS:-0}" = 1 ]; then
+  bash scripts/screenshots.sh --out .local/screenshots-ci
+fi

@@ -26,7 +26,8 @@ def codelocation_image(docker_engine) -> str:
 def test_code_server_serves_definitions_as_non_root(docker_engine, codelocation_image):
     container = docker_engine.containers.run(
         codelocation_image, detach=True, labels={"gcs-import.test": "codelocation"},
-        environment={"GCS_IMPORT_LAUNCHER": "k8s", "GCS_IMPORT_K8S_LAUNCH": '{"namespace": "gcs-import"}'},
+        environment={"GCS_IMPORT_LAUNCHER": "k8s", "GCS_IMPORT_K8S_LAUNCH": '{"namespace": "gcs-import"}',
+                     "GCS_IMPORT_PIPES_GCS_BUCKET": "pipes-bucket"},
     )
     try:
         deadline = time.monotonic() + 90
@@ -43,5 +44,20 @@ def test_code_server_serves_definitions_as_non_root(docker_engine, codelocation_
         assert out.decode().strip() == "10001"
         code, out = container.exec_run(["python", "-c", "import dagster_k8s, dagster_docker, worker"])
         assert code == 0, out.decode()
+    finally:
+        container.remove(force=True)
+
+
+def test_code_server_refuses_a_k8s_launcher_without_its_pipes_prefix(docker_engine, codelocation_image):
+    """k8s defaults to Pipes over GCS: without the prefix the definitions do not load, and say why."""
+    container = docker_engine.containers.run(
+        codelocation_image, detach=True, labels={"gcs-import.test": "codelocation"},
+        environment={"GCS_IMPORT_LAUNCHER": "k8s"},
+    )
+    try:
+        result = container.wait(timeout=120)
+        logs = container.logs().decode()
+        assert result["StatusCode"] != 0, logs[-3000:]
+        assert "GCS_IMPORT_PIPES_GCS_BUCKET" in logs and "GCS_IMPORT_MESSAGE_CHANNEL=logs" in logs, logs[-3000:]
     finally:
         container.remove(force=True)

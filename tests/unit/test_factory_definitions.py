@@ -215,3 +215,22 @@ def test_bad_launch_json_fails_when_definitions_load(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GCS_IMPORT_K8S_LAUNCH", '{"image": "worker:1", "namespace": "data"}')
     launcher = launcher_from_env({"GCS_IMPORT_LAUNCHER": "k8s", "GCS_IMPORT_MESSAGE_CHANNEL": "logs"})
     assert launcher.effective_k8s().image == "worker:1"
+
+
+def test_an_installed_package_without_pyproject_loads_the_same_defs_folder(tmp_path) -> None:
+    """The code-location image installs the package without pyproject.toml: the same folder loads."""
+    from orchestrator.definitions import PROJECT_ROOT
+
+    installed = build_definitions(project_root=tmp_path)  # no pyproject.toml here
+    assert _keys(installed) == _keys(build_definitions(project_root=PROJECT_ROOT))
+    assert "gitcoin/passport_scores" in _keys(installed)
+
+
+def test_multi_run_backfill_is_configurable() -> None:
+    single = interval_gcs_import_asset(IntervalGCSAsset(**SEED, max_partitions_per_run=None)).asset
+    assert single.backfill_policy == dg.BackfillPolicy.single_run()
+    weekly = interval_gcs_import_asset(IntervalGCSAsset(**SEED, max_partitions_per_run=7)).asset
+    assert weekly.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=7)
+    for bad in (0, -1, True, "30"):
+        with pytest.raises(SpecError, match="'max_partitions_per_run'"):
+            IntervalGCSAsset(**SEED, max_partitions_per_run=bad)
