@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from google.api_core import exceptions as gexc
@@ -21,6 +23,7 @@ from worker.bigquery_queries import count_rows, with_dml_retries
 from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
+from worker.schema_changes import Column, ColumnChange, EvolutionPlan, plan_clean_table_evolution
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
 from worker.summaries import CleanTableState, TableColumn
@@ -118,13 +121,42 @@ def _copy_and_label(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: 
     return job
 
 
+@dataclass(frozen=True)
+class IncrementalPublish:
+    """What publishing one Incremental interval did: the MERGE's job id and the clean table's column changes."""
+
+    job_id: str
+    changes: tuple[ColumnChange, ...] = ()
+
+
+_DDL_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def evolution_ddl(table_id: str, plan: EvolutionPlan) -> list[str]:
+    """The DDL statements that apply ``plan`` to the clean table (pure; identifiers quoted, types checked)."""
+    table = quote_table(table_id)
+    statements = []
+    for column in plan.add:
+        if not _DDL_TYPE.match(column.type):
+            raise WorkerError(f"Cannot add column {column.name!r} of type {column.type!r} to {table_id}: "
+                              "add it by hand (ALTER TABLE ... ADD COLUMN), then re-run.")
+        type_ = f"ARRAY<{column.type}>" if column.mode == "REPEATED" else column.type
+        statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_column(column.name)} {type_}")
+    statements += [f"ALTER TABLE {table} ALTER COLUMN {quote_column(name)} DROP NOT NULL" for name in plan.relax]
+    return statements
+
+
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
-                        raw_schema: Sequence[bigquery.SchemaField], budget: RetryBudget) -> str:
-    """Replace the interval's rows of the clean table with the raw table's rows; returns the query job id.
+                        raw_schema: Sequence[bigquery.SchemaField], budget: RetryBudget) -> IncrementalPublish:
+    """Replace the interval's rows of the clean table with the raw table's rows.
+
+    The clean table's columns follow the interval's as ``spec.schema_evolution`` allows
+    (:func:`worker.schema_changes.plan_clean_table_evolution`): new columns are added as NULLABLE
+    and, with ``add_and_relax``, REQUIRED columns the interval leaves out are relaxed, before the MERGE.
 
     Raises:
-        WorkerError: the raw table has columns the clean table lacks, or a column
-            named like the interval column (the clean table is left unchanged).
+        WorkerError: the interval's columns cannot reach the clean table (a type change, new columns
+            under ``fail``, a column named like the interval column); the clean table is left unchanged.
     """
     column = spec.interval_column
     raw_columns = [field.name for field in raw_schema]
@@ -149,13 +181,16 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
                 location=spec.location, retry=retry, timeout=timeout, job_retry=None,
             ).result(retry=retry, job_retry=None)
             clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
-        missing = [name for name in raw_columns if name not in {f.name for f in clean_table.schema}]
-        if missing:
-            raise WorkerError(
-                f"Interval {interval_start.isoformat()} ({raw_table_id}) has columns {missing} that "
-                f"{spec.clean_table_id} does not have; {spec.clean_table_id} was left unchanged. Add the columns "
-                "to the clean table (ALTER TABLE ... ADD COLUMN) or fix the files, then re-run."
-            )
+        plan = plan_clean_table_evolution(
+            clean=[Column.of(f) for f in clean_table.schema], interval=[Column.of(f) for f in raw_schema],
+            mode=spec.schema_evolution, interval_label=f"{interval_start.isoformat()} ({raw_table_id})",
+            clean_table=spec.clean_table_id, reserved=(column,),
+        )
+        if plan.refusal:
+            raise WorkerError(plan.refusal)
+        for statement in evolution_ddl(spec.clean_table_id, plan):
+            client.query(statement, location=spec.location, retry=retry, timeout=timeout,
+                         job_retry=None).result(retry=retry, job_retry=None)
         insert_columns = ", ".join(quote_column(name) for name in [*raw_columns, column])
         values = ", ".join([*(f"S.{quote_column(name)}" for name in raw_columns), "@interval_start"])
         # ``ON T.col = NULL`` never matches, like ``ON FALSE``, but lets engines use a hash join
@@ -182,4 +217,4 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
         raise explain_bigquery_error(
             exc, table=spec.clean_table_id, action=f"publishing interval {interval_start.isoformat()}"
         ) from exc
-    return job.job_id
+    return IncrementalPublish(job_id=job.job_id, changes=plan.changes)

@@ -106,6 +106,14 @@ def import_checks(summary: ImportSummary) -> list[dict[str, Any]]:
     """Asset-check results: rows loaded (ERROR), unparseable files (WARN), schema unchanged (WARN)."""
     empty = [r.suffix for r in summary.intervals if r.rows <= 0]
     changes = {r.suffix: r.schema_change for r in summary.intervals if r.schema_change}
+    rows = [
+        {"interval": r.suffix, "column": ch.column, "change": str(ch.change), "before": ch.before, "after": ch.after}
+        for r in summary.intervals for ch in r.column_changes
+    ]
+    change_table = {
+        "records": rows,
+        "schema": [{"name": n, "type": "string"} for n in ("interval", "column", "change", "before", "after")],
+    }
     return [
         {
             "check_name": c.CHECK_ROWS_LOADED,
@@ -127,9 +135,10 @@ def import_checks(summary: ImportSummary) -> list[dict[str, Any]]:
         },
         {
             "check_name": c.CHECK_SCHEMA_UNCHANGED,
-            "passed": not changes,
+            "passed": not changes and not rows,
             "severity": "WARN",
-            "metadata": {"changes": _typed(changes, "json")},
+            # a table the UI shows as rows (interval, column, change, before, after); the summary lines too
+            "metadata": {"column_changes": _typed(change_table, "table"), "changes": _typed(changes, "json")},
         },
     ]
 
@@ -144,7 +153,9 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
         "intervals": [
             {"interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
              "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
-             "schema_change": r.schema_change}
+             "schema_change": r.schema_change,
+             "column_changes": [{"column": ch.column, "change": str(ch.change), "before": ch.before, "after": ch.after}
+                                for ch in r.column_changes]}
             for r in summary.intervals
         ],
         "metadata": {k: v["raw_value"] for k, v in import_metadata(summary).items() if k not in (c.META_PER_INTERVAL, c.META_PARTITIONS)},

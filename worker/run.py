@@ -270,12 +270,18 @@ def _import_round(
                           f"{plan.raw_table_id}; recording its load instead")
             ledger.drop_pending(interval_start=start, key=key)
             return False
-        result.schema_change = schema_change_from_previous(bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
+        result.schema_change, result.column_changes = schema_change_from_previous(
+            bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
     with _timed(summary.seconds, "publish"):
         job_ids = list(outcome.job_ids)
         if spec.mode is SourceMode.Incremental:
-            job_ids.append(publish_incremental(bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
-                                               raw_schema=outcome.schema, budget=budget))
+            published = publish_incremental(bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
+                                            raw_schema=outcome.schema, budget=budget)
+            job_ids.append(published.job_id)
+            if published.changes:
+                result.column_changes = (*result.column_changes, *published.changes)
+                reporter.warning(f"Interval {suffix}: {spec.clean_table_id} columns changed: "
+                                 + ", ".join(f"{c.column} {c.change}" for c in published.changes))
             checkpoint("import.published")
         entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
                                job_id=job_id_for_object(i, outcome.job_ids))

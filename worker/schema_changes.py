@@ -1,7 +1,15 @@
-"""Schema differences between loaded intervals, for the ``schema_unchanged`` check."""
+"""Schema differences: between an interval and the one loaded before it (the ``schema_unchanged``
+check), and between an interval and the Incremental clean table (schema evolution).
+
+:func:`plan_clean_table_evolution` is pure: columns in, the changes to apply (or the reason the
+interval cannot be published) out; :mod:`worker.publishing` carries them out.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from google.api_core import exceptions as gexc
@@ -9,24 +17,150 @@ from google.cloud import bigquery
 
 from worker.clients import RetryBudget
 from worker.ledger import Ledger
-from worker.spec import ImportSpec
+from worker.spec import ImportSpec, SchemaEvolution
+
+
+class ColumnChangeKind(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    TYPE_CHANGED = "type changed"
+    MODE_CHANGED = "mode changed"
+    #: A REQUIRED clean column became NULLABLE (``add_and_relax``).
+    RELAXED = "relaxed"
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One column's difference, as the ``schema_unchanged`` check's table shows it."""
+
+    column: str
+    change: ColumnChangeKind
+    before: str = "-"
+    after: str = "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    mode: str = "NULLABLE"
+
+    @classmethod
+    def of(cls, field: bigquery.SchemaField) -> Column:
+        return cls(name=field.name, type=_type_name(field), mode=field.mode or "NULLABLE")
+
+    def describe(self) -> str:
+        return f"{self.type} {self.mode}"
+
+
+@dataclass(frozen=True)
+class EvolutionPlan:
+    """What publishing an interval does to the clean table's columns."""
+
+    #: Columns to add (NULLABLE), in the interval's order.
+    add: tuple[Column, ...] = ()
+    #: REQUIRED clean columns to make NULLABLE.
+    relax: tuple[str, ...] = ()
+    #: Why the interval cannot be published (the clean table is then left unchanged), or None.
+    refusal: str | None = None
+
+    @property
+    def changes(self) -> tuple[ColumnChange, ...]:
+        return (
+            *(ColumnChange(c.name, ColumnChangeKind.ADDED, "-", c.describe()) for c in self.add),
+            *(ColumnChange(n, ColumnChangeKind.RELAXED, "REQUIRED", "NULLABLE") for n in self.relax),
+        )
+
+
+def _type_name(field: bigquery.SchemaField) -> str:
+    # the legacy and standard names of one type are the same type
+    aliases = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+    return aliases.get(field.field_type, field.field_type)
+
+
+def plan_clean_table_evolution(
+    *, clean: Sequence[Column], interval: Sequence[Column], mode: SchemaEvolution, interval_label: str,
+    clean_table: str, reserved: Sequence[str] = (),
+) -> EvolutionPlan:
+    """Decide how the interval's columns reach the clean table.
+
+    - a column of both with another type (or REPEATED on one side only): refused in every mode,
+      naming the column, both types, the interval and the table;
+    - a column the clean table lacks: ``fail`` refuses, naming the columns and the fix; the other
+      modes add it as NULLABLE (a STRUCT column is refused: its fields would have to be spelt out);
+    - a REQUIRED clean column the interval leaves out (or has as NULLABLE): ``add_and_relax``
+      relaxes it to NULLABLE; the other modes refuse, since the publish would write NULLs into it.
+    """
+    by_name = {c.name: c for c in clean if c.name not in reserved}
+    changed = [
+        f"{c.name!r} is {by_name[c.name].describe()} in {clean_table} but {c.describe()} in interval {interval_label}"
+        for c in interval
+        if c.name in by_name and (c.type != by_name[c.name].type or (c.mode == "REPEATED") != (by_name[c.name].mode == "REPEATED"))
+    ]
+    if changed:
+        return EvolutionPlan(refusal=(
+            f"column types differ: {'; '.join(changed)}. Nothing was published; a type change needs a new "
+            "clean table (or a view that casts), or files fixed at the source."
+        ))
+    new = tuple(c for c in interval if c.name not in by_name)
+    interval_names = {c.name: c for c in interval}
+    required_left = tuple(
+        name for name, c in by_name.items()
+        if c.mode == "REQUIRED" and (name not in interval_names or interval_names[name].mode != "REQUIRED")
+    )
+    if new and mode is SchemaEvolution.fail:
+        return EvolutionPlan(refusal=(
+            f"Interval {interval_label} has columns {[c.name for c in new]} that {clean_table} does not have; "
+            f"{clean_table} was left unchanged. Set schema_evolution to 'add_columns' to add them, add them "
+            "to the clean table (ALTER TABLE ... ADD COLUMN) or fix the files, then re-run."
+        ))
+    structs = [c.name for c in new if c.type == "STRUCT"]
+    if structs:
+        return EvolutionPlan(refusal=(
+            f"Interval {interval_label} has new STRUCT columns {structs} that {clean_table} does not have; "
+            f"{clean_table} was left unchanged. Add them with their fields (ALTER TABLE ... ADD COLUMN), then re-run."
+        ))
+    if required_left and mode is not SchemaEvolution.add_and_relax:
+        return EvolutionPlan(refusal=(
+            f"Interval {interval_label} leaves REQUIRED columns {list(required_left)} of {clean_table} empty; "
+            f"{clean_table} was left unchanged. Set schema_evolution to 'add_and_relax' to make them NULLABLE, "
+            "or fix the files, then re-run."
+        ))
+    return EvolutionPlan(add=new, relax=required_left if mode is SchemaEvolution.add_and_relax else ())
+
+
+def diff_columns(before: Sequence[Column], after: Sequence[Column]) -> tuple[ColumnChange, ...]:
+    """Added, removed and retyped columns from ``before`` to ``after`` (pure)."""
+    old = {c.name: c for c in before}
+    new = {c.name: c for c in after}
+    out = [ColumnChange(n, ColumnChangeKind.ADDED, "-", new[n].describe()) for n in new if n not in old]
+    out += [ColumnChange(n, ColumnChangeKind.REMOVED, old[n].describe(), "-") for n in old if n not in new]
+    for name in (n for n in new if n in old):
+        if new[name].type != old[name].type:
+            out.append(ColumnChange(name, ColumnChangeKind.TYPE_CHANGED, old[name].describe(), new[name].describe()))
+        elif new[name].mode != old[name].mode:
+            out.append(ColumnChange(name, ColumnChangeKind.MODE_CHANGED, old[name].describe(), new[name].describe()))
+    return tuple(out)
 
 
 def schema_change_from_previous(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,
-                   schema: tuple[bigquery.SchemaField, ...], budget: RetryBudget) -> str | None:
-    """How this interval's columns differ from the previous loaded interval's, or None when they match."""
+                                schema: tuple[bigquery.SchemaField, ...], budget: RetryBudget,
+                                ) -> tuple[str | None, tuple[ColumnChange, ...]]:
+    """How this interval's columns differ from the previous loaded interval's: ``(summary line, changes)``,
+    ``(None, ())`` when they match or there is no previous interval."""
     previous = ledger.previous_interval(start)
     if previous is None:
-        return None
+        return None, ()
     try:
         before = bq.get_table(spec.raw_table_id(previous), retry=budget.retry, timeout=budget.request_timeout).schema
     except gexc.NotFound:  # the previous raw table was dropped by someone: nothing to compare
-        return None
+        return None, ()
     old = [(f.name, f.field_type, f.mode) for f in before]
     new = [(f.name, f.field_type, f.mode) for f in schema]
     if old == new:
-        return None
+        return None, ()
     added = [n for n, *_ in new if n not in {o[0] for o in old}]
     removed = [n for n, *_ in old if n not in {x[0] for x in new}]
-    return (f"columns differ from interval {spec.interval.table_suffix(previous)}: added {added}, removed {removed}, "
+    line = (f"columns differ from interval {spec.interval.table_suffix(previous)}: added {added}, removed {removed}, "
             f"before {old}, now {new}")
+    return line, diff_columns([Column.of(f) for f in before], [Column.of(f) for f in schema])

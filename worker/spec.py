@@ -56,6 +56,20 @@ class SourceMode(enum.Enum):
     Incremental = "Incremental"
 
 
+class SchemaEvolution(enum.Enum):
+    """What an Incremental import does when an interval's columns differ from the clean table's.
+
+    A column whose type changed always fails the interval, whatever the mode.
+    """
+
+    #: The interval is not published; the message names the new columns and the fix.
+    fail = "fail"
+    #: New columns are added to the clean table as NULLABLE (earlier intervals read NULL).
+    add_columns = "add_columns"
+    #: Also: a REQUIRED clean column that an interval leaves out becomes NULLABLE.
+    add_and_relax = "add_and_relax"
+
+
 class SourceFormat(enum.Enum):
     """File formats a BigQuery load job reads from GCS."""
 
@@ -145,6 +159,9 @@ class ImportSpec:
     #: listing and delete); ``None``: the bucket's own project pays. BigQuery load jobs are billed
     #: to ``project_id`` (the job's project) either way.
     billing_project: str | None = None
+    #: Incremental: how a new column (or a REQUIRED column an interval leaves out) reaches the clean
+    #: table; see :class:`SchemaEvolution`. Overwrite snapshots always take the newest interval's columns.
+    schema_evolution: SchemaEvolution | str = SchemaEvolution.add_columns
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -156,6 +173,7 @@ class ImportSpec:
         set_(self, "interval", _coerce_enum(self, "interval", Interval))
         set_(self, "mode", _coerce_enum(self, "mode", SourceMode))
         set_(self, "format", _coerce_enum(self, "format", SourceFormat))
+        set_(self, "schema_evolution", _coerce_enum(self, "schema_evolution", SchemaEvolution))
         if isinstance(self.key_prefix, str):
             set_(self, "key_prefix", (self.key_prefix,))
         elif isinstance(self.key_prefix, list | tuple):
@@ -276,7 +294,8 @@ class ImportSpec:
             k: v for k, v in self.to_dict().items()
             # Fields that do not change what a load job reads or writes; leaving them out also keeps
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
-            if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project"}
+            if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
+                         "schema_evolution"}
         }
         return hashlib.sha256(json.dumps(load_fields, sort_keys=True).encode()).hexdigest()[:12]
 

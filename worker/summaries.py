@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from worker.retention import RetentionOutcome
+from worker.schema_changes import ColumnChange
 from worker.spec import ImportSpec
 
 
@@ -70,6 +71,8 @@ class IntervalResult:
     raw_table: str = ""
     digest: str = ""
     schema_change: str | None = None
+    #: Column differences from the previous interval and what publishing changed in the clean table.
+    column_changes: tuple[ColumnChange, ...] = ()
     error: str | None = None
     #: The failure is transient (a re-run is expected to succeed): see :class:`TransientError`.
     transient: bool = False

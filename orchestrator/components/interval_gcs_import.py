@@ -53,7 +53,7 @@ SPEC_ATTRIBUTES = (
     "name", "key_prefix", "project_id", "bucket_name", "path_base", "file_match", "destination_table",
     "raw_dataset_name", "clean_dataset_name", "interval", "mode", "retention_days", "format", "location",
     "schema", "csv_header_rows", "csv_delimiter", "max_bad_records", "timestamp_format", "start_date",
-    "interval_column", "allow_empty_snapshot", "billing_project",
+    "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution",
 )
 #: Attributes that become ``@asset`` keyword arguments.
 ASSET_ATTRIBUTES = ("group_name", "owners", "tags", "description", "metadata")
@@ -121,6 +121,7 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     interval_column: str = "_interval_start"
     allow_empty_snapshot: bool = False
     billing_project: str | None = None
+    schema_evolution: Literal["fail", "add_columns", "add_and_relax"] = "add_columns"
     # -- the asset ---------------------------------------------------------------------
     group_name: str | None = None
     owners: list[str] | None = None

@@ -13,7 +13,8 @@ from worker.spec import ImportSpec
 _DESCRIPTIONS = {
     CHECK_ROWS_LOADED: "Every requested interval that has files loaded at least one row (ERROR; blocks the run).",
     CHECK_NO_UNPARSEABLE_FILES: "No object matches file_match with a timestamp that fails to parse (WARN).",
-    CHECK_SCHEMA_UNCHANGED: "Each loaded interval has the columns of the interval loaded before it (WARN).",
+    CHECK_SCHEMA_UNCHANGED: ("Each loaded interval has the columns of the interval loaded before it, and publishing "
+                             "changed no column of the clean table (WARN; the changes are listed as a table)."),
 }
 
 

@@ -160,7 +160,7 @@ def _ndjson_spec(bucket, unique_name, **overrides):
 
 
 def test_extra_column_in_later_interval_fails_naming_columns(bucket, gcs_client, bq_client, unique_name):
-    spec = _ndjson_spec(bucket, unique_name)
+    spec = _ndjson_spec(bucket, unique_name, schema_evolution="fail")
     drop(bucket, "drops/2024-01-05/rows.json", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], fmt="NEWLINE_DELIMITED_JSON")
     import_window(spec, gcs_client, bq_client, day(5))
     clean_before = table_rows(bq_client, spec.clean_table_id)

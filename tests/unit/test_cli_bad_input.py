@@ -61,6 +61,7 @@ BAD_INPUT: list[tuple[str, str, Any, list[str], str]] = [
     ("start_date", "not a date", {"start_date": "soon"}, [], "field 'start_date'"),
     ("allow_empty_snapshot", "a string", {"allow_empty_snapshot": "yes"}, [], "field 'allow_empty_snapshot'"),
     ("billing_project", "invalid id", {"billing_project": "Bad Project"}, [], "field 'billing_project'"),
+    ("schema_evolution", "unknown mode", {"schema_evolution": "merge"}, [], "field 'schema_evolution'"),
     ("--start", "'yesterday'", {}, ["--start", "yesterday"], "--start 'yesterday' is not an ISO date"),
     ("--start", "9999-12-31 (no next interval)", {}, ["--start", "9999-12-31"], "--start '9999-12-31' is too late"),
     ("--end", "not a date", {}, ["--start", "2024-01-05", "--end", "later"], "--end 'later'"),
