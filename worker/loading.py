@@ -97,6 +97,7 @@ def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobC
     if spec.format is SourceFormat.CSV:
         config.skip_leading_rows = spec.csv_header_rows
         config.field_delimiter = spec.csv_delimiter
+    spec.load_options.apply(config)
     return config
 
 

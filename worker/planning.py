@@ -103,6 +103,9 @@ class IntervalDecision:
     conflicts: tuple[ObjectInfo, ...] = ()
     #: The digest the interval has after this decision (its data version).
     digest: str = ""
+    #: Sealed intervals: the load settings changed since the interval was loaded. Its rows cannot be
+    #: reloaded with the new settings (retention deleted files), so they stay as loaded; the run says so.
+    settings_changed: bool = False
 
 
 def recorded_digest(spec: ImportSpec, recorded: RecordedInterval) -> str:
@@ -129,7 +132,8 @@ def decide_interval(
       its rows, so it is never rebuilt. Names the ledger does not know are ADDed; a new
       generation of a recorded name is REFUSED (its old rows cannot be told apart from the
       others); otherwise the interval is KEPT as loaded. A changed load setting does not
-      reload a sealed interval.
+      reload a sealed interval: the reload is refused (``settings_changed``), and the run names
+      the deleted objects that make it impossible.
     """
     listed = tuple(sorted(listed))
     if recorded is None:
@@ -149,9 +153,12 @@ def decide_interval(
     conflicts = tuple(o for o in listed if o.name in known and known[o.name] != o.generation)
     if conflicts:
         return IntervalDecision(IntervalAction.REFUSE, conflicts=conflicts, digest=kept_digest)
+    recorded_objects = [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects]
+    settings_changed = recorded.digest is not None and recorded.digest != generations_digest(
+        spec, interval_start, recorded_objects)
     new = tuple(o for o in listed if o.name not in known)
     if not new:
-        return IntervalDecision(IntervalAction.KEEP, digest=kept_digest)
+        return IntervalDecision(IntervalAction.KEEP, digest=kept_digest, settings_changed=settings_changed)
     everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects), *new]
     return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
 

@@ -72,6 +72,9 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
     }
     if clean is not None and clean.columns:
         metadata[c.META_COLUMN_SCHEMA] = _typed({"columns": [_column(col) for col in clean.columns]}, "table_schema")
+    refused = {r.suffix: r.note for r in summary.intervals if r.note}
+    if refused:
+        metadata["reloads_refused"] = _typed(refused, "json")
     if summary.unparseable:
         metadata[c.META_UNPARSEABLE_NAMES] = _typed(summary.unparseable[:100], "json")
     if summary.published:
@@ -153,7 +156,7 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
         "intervals": [
             {"interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
              "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
-             "schema_change": r.schema_change,
+             "schema_change": r.schema_change, "note": r.note,
              "column_changes": [{"column": ch.column, "change": str(ch.change), "before": ch.before, "after": ch.after}
                                 for ch in r.column_changes]}
             for r in summary.intervals

@@ -227,6 +227,15 @@ def _import_round(
         why = (f"sealed by retention ({len(recorded.deleted_names)} of its {len(recorded.objects)} files deleted)"
                if recorded.sealed else "its files are gone")
         reporter.info(f"Interval {suffix} was loaded before and is {why}: its {recorded.interval_rows} rows stay as loaded")
+        if decision.settings_changed:
+            deleted = recorded.deleted_names
+            shown = ", ".join(f"gs://{spec.bucket_name}/{n}" for n in deleted[:5]) + (" ..." if len(deleted) > 5 else "")
+            result.note = (
+                f"the load settings changed since interval {suffix} was loaded, but it is not reloaded with them: "
+                f"retention deleted {len(deleted)} of its files ({shown}), so its {recorded.interval_rows} rows stay as "
+                "loaded with the earlier settings. To apply the new settings, upload the files again under new names."
+            )
+            reporter.warning(f"Interval {suffix}: {result.note}")
         return True
     if action is IntervalAction.REFUSE:
         names = ", ".join(f"gs://{spec.bucket_name}/{o.name} (generation {o.generation})" for o in decision.conflicts[:5])

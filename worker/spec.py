@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.intervals import Interval, parse_iso
+from worker.load_options import LoadOptions
 
 __all__ = [
     "DEFAULT_START_DATE",
@@ -162,6 +163,8 @@ class ImportSpec:
     #: Incremental: how a new column (or a REQUIRED column an interval leaves out) reaches the clean
     #: table; see :class:`SchemaEvolution`. Overwrite snapshots always take the newest interval's columns.
     schema_evolution: SchemaEvolution | str = SchemaEvolution.add_columns
+    #: More load job options (quote, encoding, null_marker, time_zone, ...): :class:`worker.load_options.LoadOptions`.
+    load_options: LoadOptions | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -174,6 +177,10 @@ class ImportSpec:
         set_(self, "mode", _coerce_enum(self, "mode", SourceMode))
         set_(self, "format", _coerce_enum(self, "format", SourceFormat))
         set_(self, "schema_evolution", _coerce_enum(self, "schema_evolution", SchemaEvolution))
+        options, problem = LoadOptions.parse(self.load_options, source_format=self.format.value)
+        if problem:
+            raise SpecError(f"IntervalGCSAsset {self.name!r}: field {problem}.")
+        set_(self, "load_options", options)
         if isinstance(self.key_prefix, str):
             set_(self, "key_prefix", (self.key_prefix,))
         elif isinstance(self.key_prefix, list | tuple):
@@ -297,6 +304,9 @@ class ImportSpec:
             if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
                          "schema_evolution"}
         }
+        if not load_fields.get("load_options"):
+            # options all at their defaults: the digest of a spec from before load_options existed
+            load_fields.pop("load_options", None)
         return hashlib.sha256(json.dumps(load_fields, sort_keys=True).encode()).hexdigest()[:12]
 
     def unescaped_extension_dot(self) -> str | None:
@@ -321,6 +331,8 @@ class ImportSpec:
                 value = [item.to_dict() for item in value]
             elif f.name == "key_prefix" and value is not None:
                 value = list(value)
+            elif f.name == "load_options":
+                value = value.non_default()
             out[f.name] = value
         return out
 

@@ -53,7 +53,7 @@ SPEC_ATTRIBUTES = (
     "name", "key_prefix", "project_id", "bucket_name", "path_base", "file_match", "destination_table",
     "raw_dataset_name", "clean_dataset_name", "interval", "mode", "retention_days", "format", "location",
     "schema", "csv_header_rows", "csv_delimiter", "max_bad_records", "timestamp_format", "start_date",
-    "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution",
+    "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution", "load_options",
 )
 #: Attributes that become ``@asset`` keyword arguments.
 ASSET_ATTRIBUTES = ("group_name", "owners", "tags", "description", "metadata")
@@ -122,6 +122,9 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     allow_empty_snapshot: bool = False
     billing_project: str | None = None
     schema_evolution: Literal["fail", "add_columns", "add_and_relax"] = "add_columns"
+    #: quote, encoding, null_marker, allow_jagged_rows, allow_quoted_newlines, preserve_ascii_control_characters,
+    #: ignore_unknown_values, enable_list_inference, decimal_target_types, time_zone, date/datetime/time/timestamp_format
+    load_options: dict[str, Any] | None = None
     # -- the asset ---------------------------------------------------------------------
     group_name: str | None = None
     owners: list[str] | None = None

@@ -196,3 +196,18 @@ def test_every_object_of_a_large_interval_gets_a_job_id_also_when_reattached() -
     loaded = ["load0", "load1", "load2", "copy"]
     assert [job_id_for_object(i, loaded) for i in (0, 9_999, 10_000, 24_999)] == ["load0", "load0", "load1", "load2"]
     assert {job_id_for_object(i, ["copy"]) for i in range(len(plan.objects))} == {"copy"}
+
+
+def test_a_settings_change_on_a_sealed_interval_is_refused_and_said_so() -> None:
+    """Issue 11: a changed load option cannot reload a sealed interval (its files are deleted): KEEP, flagged."""
+    everything = objs(3)
+    recorded = record(everything, sealed=True, deleted={everything[0].name}, spec=SPEC)
+    same = decide(everything[1:], recorded)
+    assert same.action is IntervalAction.KEEP and not same.settings_changed
+    changed = ImportSpec(**{**BASE, "load_options": {"enable_list_inference": True}})
+    refused = decide(everything[1:], recorded, changed)
+    assert refused.action is IntervalAction.KEEP and refused.settings_changed
+    assert refused.digest == recorded.digest  # the data version stays what BigQuery holds
+    # an open interval with the same change reloads instead
+    open_interval = record(everything, spec=SPEC)
+    assert decide(everything, open_interval, changed).action is IntervalAction.LOAD

@@ -115,6 +115,14 @@ def test_new_fields_at_their_defaults_keep_the_load_digest_of_existing_specs() -
     and billing_project existed; neither changes what a load job does, so neither enters the digest."""
     assert ImportSpec(**BASE).fingerprint() == "893019badbb1"
     assert ImportSpec(**BASE, allow_empty_snapshot=True, billing_project="billing-proj").fingerprint() == "893019badbb1"
+    # schema_evolution changes publishing, not loading; load options left at their defaults are not in it
+    assert ImportSpec(**BASE, schema_evolution="fail").fingerprint() == "893019badbb1"
+    assert ImportSpec(**BASE, load_options={"enable_list_inference": False}).fingerprint() == "893019badbb1"
+    assert ImportSpec(**BASE, load_options={}).fingerprint() == "893019badbb1"
+    # a load option that is set changes what the load job does: the digest changes, so open intervals reload
+    changed = ImportSpec(**BASE, load_options={"enable_list_inference": True})
+    assert changed.fingerprint() != "893019badbb1"
+    assert ImportSpec.from_dict(changed.to_dict()).fingerprint() == changed.fingerprint()
 
 
 @pytest.mark.parametrize("file_match", [r"^(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/a\.csv$",

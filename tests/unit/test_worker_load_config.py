@@ -93,3 +93,63 @@ def test_label_names_the_asset_within_bigquery_limits():
     config = load_job_config(_spec(name="A" * 100), first_batch=True)
 
     assert config.labels == {"gcs_import_asset": "a" * 63}
+
+
+# -- load_options: each one in the API payload ----------------------------------------------------------
+# bqemulator ignores most of these (it reads files through DuckDB's own sniffing); the payload is what
+# BigQuery acts on (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad).
+
+
+def test_csv_load_options_are_sent():
+    options = {"quote": "'", "encoding": "iso-8859-1", "null_marker": "\\N", "allow_jagged_rows": True,
+               "allow_quoted_newlines": True, "preserve_ascii_control_characters": True,
+               "ignore_unknown_values": True, "time_zone": "Europe/Berlin", "date_format": "MM/DD/YYYY",
+               "datetime_format": "MM/DD/YYYY HH24:MI", "time_format": "HH24:MI", "timestamp_format": "YYYY-MM-DD HH24:MI:SS"}
+    load = _load(load_job_config(_spec(load_options=options), first_batch=True))
+    assert (load["quote"], load["encoding"], load["nullMarker"]) == ("'", "ISO-8859-1", "\\N")
+    assert load["allowJaggedRows"] is True and load["allowQuotedNewlines"] is True
+    assert load["preserveAsciiControlCharacters"] is True and load["ignoreUnknownValues"] is True
+    assert load["timeZone"] == "Europe/Berlin" and load["dateFormat"] == "MM/DD/YYYY"
+    assert load["datetimeFormat"] == "MM/DD/YYYY HH24:MI" and load["timeFormat"] == "HH24:MI"
+    assert load["timestampFormat"] == "YYYY-MM-DD HH24:MI:SS"
+
+
+def test_an_empty_quote_means_no_quoting_and_is_sent():
+    assert _load(load_job_config(_spec(load_options={"quote": ""}), first_batch=True))["quote"] == ""
+
+
+def test_parquet_load_options_are_sent():
+    load = _load(load_job_config(_spec(format="PARQUET", load_options={
+        "enable_list_inference": True, "decimal_target_types": ["numeric", "BIGNUMERIC"]}), first_batch=True))
+    assert load["parquetOptions"]["enableListInference"] is True
+    assert load["decimalTargetTypes"] == ["NUMERIC", "BIGNUMERIC"]
+
+
+def test_json_takes_ignore_unknown_values_and_unset_options_are_not_sent():
+    load = _load(load_job_config(_spec(format="NEWLINE_DELIMITED_JSON", load_options={"ignore_unknown_values": True}),
+                                 first_batch=True))
+    assert load["ignoreUnknownValues"] is True
+    for key in ("quote", "encoding", "nullMarker", "allowJaggedRows", "parquetOptions", "timeZone"):
+        assert key not in load
+    plain = _load(load_job_config(_spec(), first_batch=True))
+    assert not {"quote", "encoding", "nullMarker", "allowJaggedRows", "ignoreUnknownValues"} & set(plain)
+
+
+@pytest.mark.parametrize(("fmt", "options", "field"), [
+    ("CSV", {"quote": "''"}, "load_options.quote"),
+    ("CSV", {"encoding": "latin-9"}, "load_options.encoding"),
+    ("CSV", {"allow_jagged_rows": "yes"}, "load_options.allow_jagged_rows"),
+    ("CSV", {"time_zone": "Mars/Olympus Mons!"}, "load_options.time_zone"),
+    ("CSV", {"date_format": "MM/DD/YYYY'; DROP"}, "load_options.date_format"),
+    ("PARQUET", {"quote": "'"}, "load_options.quote"),
+    ("CSV", {"enable_list_inference": True}, "load_options.enable_list_inference"),
+    ("PARQUET", {"decimal_target_types": ["FLOAT64"]}, "load_options.decimal_target_types"),
+    ("CSV", {"no_such": 1}, "load_options"),
+    ("CSV", "quote=1", "load_options"),
+])
+def test_a_bad_load_option_names_the_option(fmt, options, field):
+    from worker.spec import SpecError
+
+    with pytest.raises(SpecError) as raised:
+        _spec(format=fmt, load_options=options)
+    assert f"field '{field}'" in str(raised.value) and "'scores'" in str(raised.value)
