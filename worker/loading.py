@@ -161,6 +161,12 @@ def load_interval(
         copy_job, _ = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy, budget=budget)
         job_ids.append(copy_job.job_id)
         checkpoint("load.copied")
+        expires = raw_table_expiry(spec, now=datetime.now(UTC))
+        if expires is not None:
+            step = "setting the raw table's expiry"
+            raw = client.get_table(plan.raw_table_id, retry=retry, timeout=timeout)
+            raw.expires = expires
+            client.update_table(raw, ["expires"], retry=retry, timeout=timeout)
         step = "dropping the staging table"
         client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
         step = "counting the raw table's rows"
@@ -222,6 +228,17 @@ def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[
              budget: RetryBudget, copied_from: str | None) -> LoadOutcome:
     rows, schema = raw_table_contents(client, plan.raw_table_id, budget=budget)
     return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=schema, copied_from=copied_from)
+
+
+def raw_table_expiry(spec: ImportSpec, *, now: datetime) -> datetime | None:
+    """When BigQuery deletes a raw table written at ``now`` (``raw_table_expiration_days`` later), or None.
+
+    The spec refuses a value that could expire the only copy of loaded rows (see
+    :meth:`ImportSpec._check_raw_table_expiration`); each load of the interval moves the expiry on.
+    """
+    if spec.raw_table_expiration_days is None:
+        return None
+    return now + timedelta(days=spec.raw_table_expiration_days)
 
 
 def _expire_later(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> None:

@@ -24,7 +24,7 @@ from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
 from worker.schema_changes import Column, ColumnChange, EvolutionPlan, plan_clean_table_evolution
-from worker.spec import ImportSpec
+from worker.spec import ImportSpec, SourceMode
 from worker.sql import quote_column, quote_table
 from worker.summaries import CleanTableState, TableColumn
 
@@ -33,6 +33,67 @@ LABEL_DIGEST = "gcs_import_digest"
 
 _NO_MATCH = "_gcs_import_no_match"
 _PARTITION_UNIT = {Interval.Hourly: "DAY", Interval.Daily: "DAY", Interval.Weekly: "DAY", Interval.Monthly: "MONTH"}
+
+
+def clean_table_definition(spec: ImportSpec, raw_schema: Sequence[bigquery.SchemaField]) -> bigquery.Table:
+    """The Incremental clean table to create (pure): the raw columns (with the spec's column descriptions)
+    plus the interval column, partitioned by it, with the spec's clustering, partition filter and description."""
+    descriptions = {f.name: f.description for f in spec.schema or () if f.description}
+    schema = [
+        bigquery.SchemaField(f.name, f.field_type, mode=f.mode, description=descriptions.get(f.name, f.description),
+                             fields=f.fields)
+        for f in raw_schema
+    ]
+    schema.append(bigquery.SchemaField(spec.interval_column, "TIMESTAMP", description="Start of the file drop's interval (UTC)."))
+    table = bigquery.Table(spec.clean_table_id, schema=schema)
+    table.time_partitioning = bigquery.TimePartitioning(type_=_PARTITION_UNIT[spec.interval], field=spec.interval_column)
+    if spec.clustering_fields:
+        table.clustering_fields = list(spec.clustering_fields)
+    if spec.require_partition_filter:
+        table.require_partition_filter = True
+    if spec.table_description:
+        table.description = spec.table_description
+    return table
+
+
+def layout_changes(spec: ImportSpec, table: bigquery.Table) -> tuple[list[str], str | None]:
+    """``(fields to update, refusal)`` to bring an existing clean table to the spec's layout (pure; sets the
+    values on ``table``). Clustering, the partition filter and the description can be changed in place;
+    partitioning cannot: a clean table partitioned otherwise is refused with the fix."""
+    if spec.mode is SourceMode.Incremental:
+        want = (_PARTITION_UNIT[spec.interval], spec.interval_column)
+        have = (table.time_partitioning.type_, table.time_partitioning.field) if table.time_partitioning else None
+        if have is not None and have != want:
+            return [], (
+                f"{spec.clean_table_id} is partitioned by {have[1] or 'ingestion time'} ({have[0]}), but the spec needs "
+                f"{want[1]} ({want[0]}): BigQuery cannot change a table's partitioning. Nothing was published; copy the "
+                "table into a new one partitioned as needed, or set destination_table to a new name."
+            )
+    fields = []
+    clustering = list(spec.clustering_fields) if spec.clustering_fields else None
+    if clustering is not None and (table.clustering_fields or None) != clustering:
+        table.clustering_fields = clustering
+        fields.append("clustering_fields")
+    if spec.mode is SourceMode.Incremental and bool(table.require_partition_filter) != spec.require_partition_filter:
+        table.require_partition_filter = spec.require_partition_filter
+        fields.append("require_partition_filter")
+    if spec.table_description and table.description != spec.table_description:
+        table.description = spec.table_description
+        fields.append("description")
+    return fields, None
+
+
+def apply_layout(client: bigquery.Client, spec: ImportSpec, table: bigquery.Table, *, budget: RetryBudget) -> None:
+    """Update the clean table's clustering, partition filter and description where they differ from the spec.
+
+    Raises:
+        WorkerError: the table's partitioning differs (BigQuery cannot change it); nothing is changed.
+    """
+    fields, refusal = layout_changes(spec, table)
+    if refusal:
+        raise WorkerError(refusal)
+    if fields:
+        client.update_table(table, fields, retry=budget.retry, timeout=budget.request_timeout)
 
 
 def published_snapshot(client: bigquery.Client, spec: ImportSpec, *,
@@ -51,8 +112,7 @@ def published_snapshot(client: bigquery.Client, spec: ImportSpec, *,
 
 def describe_clean_table(client: bigquery.Client, spec: ImportSpec, *,
                          budget: RetryBudget = DEFAULT_BUDGET) -> CleanTableState | None:
-    """Row count (``COUNT(*)``: 0 bytes billed, see :func:`count_rows`) and columns of the clean table, None
-    when it does not exist.
+    """Row count and columns of the clean table, None when it does not exist.
 
     Raises:
         WorkerError: BigQuery refused the read (the message names the table).
@@ -67,7 +127,10 @@ def describe_clean_table(client: bigquery.Client, spec: ImportSpec, *,
         TableColumn(name=f.name, type=f.field_type, mode=f.mode or "NULLABLE", description=f.description)
         for f in table.schema
     )
-    rows = count_rows(client, spec.clean_table_id, budget=budget, location=spec.location)
+    # COUNT(*) is free (table metadata), but refused on a table that requires a partition filter, and a
+    # filter would scan the partition column of every row: such a table reports BigQuery's numRows.
+    rows = (int(table.num_rows or 0) if spec.require_partition_filter
+            else count_rows(client, spec.clean_table_id, budget=budget, location=spec.location))
     return CleanTableState(table_id=spec.clean_table_id, rows=rows, columns=columns)
 
 
@@ -117,7 +180,9 @@ def _copy_and_label(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: 
     job.result(retry=budget.retry)
     table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
     table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
-    client.update_table(table, ["labels"], retry=budget.retry, timeout=budget.request_timeout)
+    # the copy gave the table the raw table's definition: the spec's clustering and description again
+    fields, _ = layout_changes(spec, table)
+    client.update_table(table, ["labels", *fields], retry=budget.retry, timeout=budget.request_timeout)
     return job
 
 
@@ -174,13 +239,10 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
         try:
             clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
         except gexc.NotFound:
-            unit = _PARTITION_UNIT[spec.interval]
-            client.query(
-                f"CREATE TABLE IF NOT EXISTS {clean} PARTITION BY TIMESTAMP_TRUNC({quote_column(column)}, {unit}) "
-                f"AS SELECT *, CAST(NULL AS TIMESTAMP) AS {quote_column(column)} FROM {raw} WHERE FALSE",
-                location=spec.location, retry=retry, timeout=timeout, job_retry=None,
-            ).result(retry=retry, job_retry=None)
+            # exists_ok: partitions of one asset may create it at once
+            client.create_table(clean_table_definition(spec, raw_schema), exists_ok=True, retry=retry, timeout=timeout)
             clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
+        apply_layout(client, spec, clean_table, budget=budget)
         plan = plan_clean_table_evolution(
             clean=[Column.of(f) for f in clean_table.schema], interval=[Column.of(f) for f in raw_schema],
             mode=spec.schema_evolution, interval_label=f"{interval_start.isoformat()} ({raw_table_id})",

@@ -107,9 +107,14 @@ class SchemaFieldSpec:
     name: str
     type: str
     mode: str = "NULLABLE"
+    #: The column's description in the raw and clean tables (not part of the load digest).
+    description: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "type": self.type, "mode": self.mode}
+        out = {"name": self.name, "type": self.type, "mode": self.mode}
+        if self.description:
+            out["description"] = self.description
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +170,15 @@ class ImportSpec:
     schema_evolution: SchemaEvolution | str = SchemaEvolution.add_columns
     #: More load job options (quote, encoding, null_marker, time_zone, ...): :class:`worker.load_options.LoadOptions`.
     load_options: LoadOptions | Mapping[str, Any] | None = None
+    #: The clean table's clustering columns (at most 4, in order); updated on an existing table.
+    clustering_fields: Sequence[str] | None = None
+    #: Incremental: queries of the clean table must filter on ``interval_column`` (cost control).
+    require_partition_filter: bool = False
+    #: The clean table's description (the orchestrator passes the asset's description).
+    table_description: str | None = None
+    #: Days after a raw table's last load that BigQuery deletes it; ``None``: kept forever. Only for
+    #: Incremental, and longer than ``retention_days`` (see :meth:`_check_raw_table_expiration`).
+    raw_table_expiration_days: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -241,12 +255,56 @@ class ImportSpec:
                        "use the id of the Google Cloud project that pays for Requester Pays requests")
         if not isinstance(self.allow_empty_snapshot, bool):
             self._fail("allow_empty_snapshot", f"is {self.allow_empty_snapshot!r}", "use true or false")
+        self._check_layout()
         if self.start_date is not None:
             try:
                 parse_iso(str(self.start_date))
             except ValueError:
                 self._fail("start_date", f"is {self.start_date!r}", "use an ISO date such as '2024-01-01'")
             set_(self, "start_date", str(self.start_date))
+
+    def _check_layout(self) -> None:
+        set_ = object.__setattr__
+        if self.clustering_fields is not None:
+            value = self.clustering_fields
+            if isinstance(value, str):
+                value = [value]
+            if (not isinstance(value, list | tuple) or not 1 <= len(value) <= 4 or len(set(value)) != len(value)
+                    or not all(isinstance(v, str) and _IDENTIFIER_RE.match(v) for v in value)):
+                self._fail("clustering_fields", f"is {self.clustering_fields!r}",
+                           "give 1 to 4 distinct column names, e.g. ['address']")
+            set_(self, "clustering_fields", tuple(value))
+        if not isinstance(self.require_partition_filter, bool):
+            self._fail("require_partition_filter", f"is {self.require_partition_filter!r}", "use true or false")
+        if self.require_partition_filter and self.mode is SourceMode.Overwrite:
+            self._fail("require_partition_filter", "is set for an Overwrite import",
+                       "an Overwrite clean table is one snapshot with no partitions: leave it unset, or use Incremental")
+        if self.table_description is not None and (
+                not isinstance(self.table_description, str) or len(self.table_description) > 16384):
+            self._fail("table_description", f"is {self.table_description!r}"[:80], "give a text of at most 16384 characters")
+        self._check_raw_table_expiration()
+
+    def _check_raw_table_expiration(self) -> None:
+        """Refuse an expiry that could delete the only copy of loaded rows.
+
+        After retention deletes an interval's files, its rows live in BigQuery only: in Overwrite
+        mode the clean table holds the newest snapshot alone, so the raw tables are the only copy of
+        every other interval (never expire them); in Incremental mode the raw table is what a
+        re-publish and a pending-load recovery read, so it must outlive the files (more days than
+        ``retention_days``).
+        """
+        days = self.raw_table_expiration_days
+        if days is None:
+            return
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RETENTION_DAYS:
+            self._fail("raw_table_expiration_days", f"is {days!r}", f"use a whole number of days from 1 to {MAX_RETENTION_DAYS}")
+        if self.mode is SourceMode.Overwrite:
+            self._fail("raw_table_expiration_days", f"is {days} in an Overwrite import",
+                       "leave it unset: after retention the raw tables hold the only copy of every interval but "
+                       "the newest, so expiring them would lose loaded rows")
+        if days <= self.retention_days:
+            self._fail("raw_table_expiration_days", f"is {days}, not more than retention_days ({self.retention_days})",
+                       f"use more than {self.retention_days} days, so a raw table outlives its interval's files")
 
     # -- derived values ---------------------------------------------------
 
@@ -302,8 +360,11 @@ class ImportSpec:
             # Fields that do not change what a load job reads or writes; leaving them out also keeps
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
             if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
-                         "schema_evolution"}
+                         "schema_evolution", "clustering_fields", "require_partition_filter", "table_description",
+                         "raw_table_expiration_days"}
         }
+        if load_fields.get("schema"):  # descriptions document columns; they do not change what is loaded
+            load_fields["schema"] = [{k: v for k, v in f.items() if k != "description"} for f in load_fields["schema"]]
         if not load_fields.get("load_options"):
             # options all at their defaults: the digest of a spec from before load_options existed
             load_fields.pop("load_options", None)
@@ -329,7 +390,7 @@ class ImportSpec:
                 value = value.value
             elif f.name == "schema" and value is not None:
                 value = [item.to_dict() for item in value]
-            elif f.name == "key_prefix" and value is not None:
+            elif f.name in ("key_prefix", "clustering_fields") and value is not None:
                 value = list(value)
             elif f.name == "load_options":
                 value = value.non_default()
@@ -388,10 +449,11 @@ class ImportSpec:
 
     def _schema_field(self, index: int, item: SchemaFieldSpec | Mapping[str, str]) -> SchemaFieldSpec:
         if isinstance(item, Mapping):
-            extra = set(item) - {"name", "type", "mode"}
+            extra = set(item) - {"name", "type", "mode", "description"}
             if extra or "name" not in item or "type" not in item:
                 self._fail(f"schema[{index}]", f"is {dict(item)!r}", "give {'name': ..., 'type': ..., 'mode': ...}")
-            item = SchemaFieldSpec(name=item["name"], type=item["type"], mode=item.get("mode", "NULLABLE"))
+            item = SchemaFieldSpec(name=item["name"], type=item["type"], mode=item.get("mode", "NULLABLE"),
+                                   description=item.get("description"))
         if not isinstance(item, SchemaFieldSpec):
             self._fail(f"schema[{index}]", f"is {item!r}", "give a SchemaFieldSpec or a mapping with name and type")
         for part in ("name", "type", "mode"):
@@ -405,7 +467,9 @@ class ImportSpec:
             self._fail(f"schema[{index}].type", f"is {item.type!r}", f"use one of {sorted(_FIELD_TYPES)}")
         if mode not in _FIELD_MODES:
             self._fail(f"schema[{index}].mode", f"is {item.mode!r}", f"use one of {sorted(_FIELD_MODES)}")
-        return SchemaFieldSpec(name=item.name, type=type_, mode=mode)
+        if item.description is not None and (not isinstance(item.description, str) or len(item.description) > 1024):
+            self._fail(f"schema[{index}].description", f"is {item.description!r}"[:80], "give a text of at most 1024 characters")
+        return SchemaFieldSpec(name=item.name, type=type_, mode=mode, description=item.description)
 
 
 def _coerce_enum(spec: ImportSpec, field_name: str, enum_cls: type[enum.Enum]) -> Any:

@@ -54,6 +54,7 @@ SPEC_ATTRIBUTES = (
     "raw_dataset_name", "clean_dataset_name", "interval", "mode", "retention_days", "format", "location",
     "schema", "csv_header_rows", "csv_delimiter", "max_bad_records", "timestamp_format", "start_date",
     "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution", "load_options",
+    "clustering_fields", "require_partition_filter", "table_description", "raw_table_expiration_days",
 )
 #: Attributes that become ``@asset`` keyword arguments.
 ASSET_ATTRIBUTES = ("group_name", "owners", "tags", "description", "metadata")
@@ -125,6 +126,11 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     #: quote, encoding, null_marker, allow_jagged_rows, allow_quoted_newlines, preserve_ascii_control_characters,
     #: ignore_unknown_values, enable_list_inference, decimal_target_types, time_zone, date/datetime/time/timestamp_format
     load_options: dict[str, Any] | None = None
+    clustering_fields: list[str] | None = None
+    require_partition_filter: bool = False
+    #: The clean table's description; unset: the asset's description.
+    table_description: str | None = None
+    raw_table_expiration_days: int | None = None
     # -- the asset ---------------------------------------------------------------------
     group_name: str | None = None
     owners: list[str] | None = None

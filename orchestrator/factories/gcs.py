@@ -69,6 +69,8 @@ def interval_gcs_import_asset(
         **(asset_kwargs.get("metadata") or {}),
     }
     spec_dict = spec.to_dict()
+    # the clean table carries the asset's description unless the spec gives its own
+    spec_dict["table_description"] = spec.table_description or str(asset_kwargs["description"])[:16384]
     resource_key = spec.launcher_resource_key
     backfill_policy = (
         dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
