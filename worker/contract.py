@@ -40,7 +40,9 @@ CHECK_ROWS_LOADED = "rows_loaded"
 CHECK_NO_UNPARSEABLE_FILES = "no_unparseable_files"
 #: WARN: each loaded interval has the same columns as the interval loaded before it.
 CHECK_SCHEMA_UNCHANGED = "schema_unchanged"
-ALL_CHECKS = (CHECK_ROWS_LOADED, CHECK_NO_UNPARSEABLE_FILES, CHECK_SCHEMA_UNCHANGED)
+#: WARN: no file was skipped as unreadable (``on_bad_file: skip``).
+CHECK_NO_SKIPPED_FILES = "no_skipped_files"
+ALL_CHECKS = (CHECK_ROWS_LOADED, CHECK_NO_UNPARSEABLE_FILES, CHECK_SCHEMA_UNCHANGED, CHECK_NO_SKIPPED_FILES)
 
 # -- Materialization metadata keys (stable, so the UI can plot them) -----------
 META_ROW_COUNT = "dagster/row_count"
@@ -67,6 +69,8 @@ META_FILES_LOADED = "files_loaded"
 META_FILES_IGNORED = "files_ignored"
 META_FILES_UNPARSEABLE = "files_unparseable"
 META_UNPARSEABLE_NAMES = "unparseable_names"
+#: gs:// URIs of the files a load skipped as unreadable (``on_bad_file: skip``).
+META_FILES_SKIPPED = "files_skipped"
 META_BYTES_LOADED = "bytes_loaded"
 META_JOB_IDS = "job_ids"
 META_RAW_TABLES = "raw_tables"

@@ -11,7 +11,9 @@ retried or concurrent worker reuses a copy that already ran instead of writing t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +26,7 @@ from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.planning import IntervalLoadPlan
-from worker.spec import ImportSpec, SourceFormat
+from worker.spec import ImportSpec, OnBadFile, SourceFormat
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class LoadOutcome:
     schema: tuple[bigquery.SchemaField, ...]
     #: The staging table the raw table was copied from (another attempt's when this one reattached).
     copied_from: str | None = None
+    #: Object names the load skipped (``on_bad_file: skip``): BigQuery's load error named them.
+    skipped: tuple[str, ...] = ()
 
 
 #: How long a staging table outlives a worker that could not drop it (a killed worker, an outage).
@@ -103,7 +107,8 @@ def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobC
 
 def load_interval(
     client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, budget: RetryBudget,
-    on_job_done: Callable[[str, bool], None] | None = None, before_copy: Callable[[], None] | None = None,
+    on_job_done: Callable[[str, bool], None] | None = None,
+    before_copy: Callable[[tuple[str, ...]], None] | None = None,
 ) -> LoadOutcome:
     """Run the plan's load jobs and the copy into the raw table; return its row count and schema.
 
@@ -130,26 +135,32 @@ def load_interval(
         step = "creating the staging table"
         if spec.schema:
             client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
+        skipped: list[str] = []
+        wrote_first = False
         for index, uris in enumerate(plan.batches):
             step = f"loading batch {index + 1} of {len(plan.batches)}"
-            config = load_job_config(spec, first_batch=index == 0)
-
-            def start(job_id: str, uris=uris, config=config) -> bigquery.LoadJob:
-                return client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
-                                                  job_config=config, location=spec.location, retry=retry, timeout=timeout)
-
-            job, again = run_or_reattach(client, plan.load_job_base(index, spec=spec), start, budget=budget)
-            if index == 0:
+            job, again, uris = _load_batch(client, spec, plan, index=index, uris=uris, truncate=not wrote_first,
+                                           skipped=skipped, budget=budget)
+            if job is None:
+                continue  # every file of the batch was skipped
+            if not wrote_first:
                 _expire_later(client, plan.staging_table_id, budget=budget)
+                wrote_first = True
             job_ids.append(job.job_id)
             reattached += again
             checkpoint("load.batch_loaded")
             if on_job_done:
                 on_job_done(job.job_id, again)
+        if not wrote_first:
+            raise WorkerError(
+                f"Every file of interval {plan.suffix} of {spec.name!r} is unreadable by BigQuery ({len(skipped)} skipped, "
+                f"e.g. {', '.join(f'gs://{spec.bucket_name}/{n}' for n in skipped[:3])}): nothing was loaded or published "
+                "and no GCS object was deleted; fix the files and re-run."
+            )
 
         if before_copy:
             step = "recording the pending load"
-            before_copy()  # the intent, durable before the raw table can change (see worker.ledger)
+            before_copy(tuple(skipped))  # the intent, durable before the raw table can change (see worker.ledger)
         step = "copying the staging table into the raw table"
         disposition = "WRITE_APPEND" if plan.append else "WRITE_TRUNCATE"
 
@@ -171,7 +182,7 @@ def load_interval(
         client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
         step = "counting the raw table's rows"
         return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget,
-                        copied_from=copy_source(copy_job))
+                        copied_from=copy_source(copy_job), skipped=tuple(skipped))
     except gexc.GoogleAPIError as exc:
         explained = explain_bigquery_error(exc, table=plan.staging_table_id, action="loading")
         raise type(explained)(  # keeps ServiceUnreachable, which stops the run
@@ -179,6 +190,68 @@ def load_interval(
             f"gs://{spec.bucket_name}/{plan.objects[0].name}) into {plan.raw_table_id} failed while {step}: "
             f"{explained.args[0]} Nothing was published and no GCS object was deleted; {_advice(exc)}"
         ) from exc
+
+
+#: Load retries of one batch without the files its errors named, before the interval fails anyway.
+MAX_SKIP_ROUNDS = 5
+
+
+def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, index: int, uris: tuple[str, ...],
+                truncate: bool, skipped: list[str], budget: RetryBudget,
+                ) -> tuple[bigquery.LoadJob | None, bool, tuple[str, ...]]:
+    """Load one batch; with ``on_bad_file: skip``, again without the files a failed load names.
+
+    The job id of a reduced batch names the files left out (a hash), so a retried worker that
+    reattaches to it has found the same files bad; a reduced batch never reuses the full batch's id.
+    Returns ``(job or None when every file was skipped, reattached, the URIs loaded)``.
+    """
+    retry, timeout = budget.retry, budget.request_timeout
+    config = load_job_config(spec, first_batch=truncate)
+    left_out: list[str] = []
+    for _ in range(MAX_SKIP_ROUNDS + 1):
+        if not uris:
+            return None, False, ()
+        base = plan.load_job_base(index, spec=spec)
+        if left_out:
+            base = f"{base}_skip{hashlib.sha256('|'.join(sorted(left_out)).encode()).hexdigest()[:10]}"
+
+        def start(job_id: str, uris=uris) -> bigquery.LoadJob:
+            return client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
+                                              job_config=config, location=spec.location, retry=retry, timeout=timeout)
+
+        try:
+            job, again = run_or_reattach(client, base, start, budget=budget)
+            return job, again, uris
+        except gexc.GoogleAPIError as exc:
+            if spec.on_bad_file is not OnBadFile.skip:
+                raise
+            bad = named_files(exc, [u.removeprefix(f"gs://{spec.bucket_name}/") for u in uris])
+            if not bad:
+                raise  # nothing the error names: not a bad file (or not one we can tell)
+            left_out += bad
+            skipped += bad
+            uris = tuple(u for u in uris if u.removeprefix(f"gs://{spec.bucket_name}/") not in set(bad))
+    raise WorkerError(f"Interval {plan.suffix}: more than {MAX_SKIP_ROUNDS} rounds of unreadable files in batch "
+                      f"{index + 1} ({len(left_out)} skipped so far): fix the files and re-run.")
+
+
+def named_files(exc: Exception, names: Sequence[str]) -> list[str]:
+    """The object names among ``names`` that a failed load job's errors name.
+
+    BigQuery names the file it could not read by its ``gs://`` URI in the error's message (and its
+    ``location``). The messages are read first; ``location`` only when no message names a file, so a
+    ``location`` that names another file of the batch (bqemulator puts the batch's first URI there)
+    never makes a readable file skipped.
+    """
+    errors = [e for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
+    # the client's own exception text appends each error's location: read the structured messages
+    messages = "\n".join(str(e.get("message") or "") for e in errors) if errors else str(getattr(exc, "message", exc))
+    locations = "\n".join(str(e.get("location") or "") for e in errors)
+    for text in (messages, locations):
+        found = [n for n in names if re.search(r"(?:^|[/\s'\"(\[])" + re.escape(n) + r"(?=$|[\s'\",;:)\]])", text)]
+        if found:
+            return found
+    return []
 
 
 def _advice(exc: Exception) -> str:
@@ -225,9 +298,10 @@ def raw_table_contents(client: bigquery.Client, table_id: str, *,
 
 
 def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
-             budget: RetryBudget, copied_from: str | None) -> LoadOutcome:
+             budget: RetryBudget, copied_from: str | None, skipped: tuple[str, ...] = ()) -> LoadOutcome:
     rows, schema = raw_table_contents(client, plan.raw_table_id, budget=budget)
-    return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=schema, copied_from=copied_from)
+    return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=schema, copied_from=copied_from,
+                       skipped=skipped)
 
 
 def raw_table_expiry(spec: ImportSpec, *, now: datetime) -> datetime | None:

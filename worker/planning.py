@@ -20,6 +20,11 @@ MAX_URIS_PER_JOB = 10_000
 MAX_DELETES_PER_BATCH = 100
 
 
+#: The ``job_id`` the ledger records for an object a load skipped (``on_bad_file: skip``): it holds no
+#: rows, so retention never deletes it and a new generation of it is loaded (in addition, when sealed).
+SKIPPED_JOB_ID = "skipped"
+
+
 @dataclass(frozen=True)
 class LoadedObject:
     """One object as the ledger recorded it when its interval was loaded."""
@@ -36,6 +41,11 @@ class LoadedObject:
     #: Retention sealed the object's interval (it is never rebuilt from a listing again).
     sealed: bool = False
     job_id: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """The load skipped this object (BigQuery could not read it): none of its rows are in BigQuery."""
+        return self.job_id == SKIPPED_JOB_ID
 
 
 class IntervalAction(enum.StrEnum):
@@ -150,16 +160,20 @@ def decide_interval(
         if same:
             return IntervalDecision(IntervalAction.SKIP, digest=digest)
         return IntervalDecision(IntervalAction.LOAD, to_load=listed, digest=digest)
-    conflicts = tuple(o for o in listed if o.name in known and known[o.name] != o.generation)
+    # skipped objects hold no rows: a new generation of one is new data, not a conflicting re-upload
+    loaded = {o.name: o.generation for o in recorded.objects if not o.skipped}
+    conflicts = tuple(o for o in listed if o.name in loaded and loaded[o.name] != o.generation)
     if conflicts:
         return IntervalDecision(IntervalAction.REFUSE, conflicts=conflicts, digest=kept_digest)
     recorded_objects = [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects]
     settings_changed = recorded.digest is not None and recorded.digest != generations_digest(
         spec, interval_start, recorded_objects)
-    new = tuple(o for o in listed if o.name not in known)
+    new = tuple(o for o in listed if o.name not in known or (o.name not in loaded and known[o.name] != o.generation))
     if not new:
         return IntervalDecision(IntervalAction.KEEP, digest=kept_digest, settings_changed=settings_changed)
-    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects), *new]
+    renewed = {o.name for o in new}
+    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
+                    for o in recorded.objects if o.name not in renewed), *new]
     return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
 
 
@@ -332,8 +346,8 @@ def plan_retention(
     changed: list[LoadedObject] = []
     gone: list[LoadedObject] = []
     for obj in sorted(recorded, key=lambda o: (o.interval_start, o.name)):
-        if obj.deleted or spec.interval.next_start(obj.interval_start) > cutoff:
-            continue
+        if obj.deleted or obj.skipped or spec.interval.next_start(obj.interval_start) > cutoff:
+            continue  # skipped: BigQuery never read it, so its data lives only in GCS
         current = current_generations.get(obj.name)
         if current is None:
             gone.append(obj)

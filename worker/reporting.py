@@ -72,6 +72,9 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
     }
     if clean is not None and clean.columns:
         metadata[c.META_COLUMN_SCHEMA] = _typed({"columns": [_column(col) for col in clean.columns]}, "table_schema")
+    skipped = [f"gs://{spec.bucket_name}/{n}" for r in summary.intervals for n in r.skipped_files]
+    if skipped:
+        metadata[c.META_FILES_SKIPPED] = _typed(skipped[:200], "json")
     refused = {r.suffix: r.note for r in summary.intervals if r.note}
     if refused:
         metadata["reloads_refused"] = _typed(refused, "json")
@@ -143,6 +146,16 @@ def import_checks(summary: ImportSummary) -> list[dict[str, Any]]:
             # a table the UI shows as rows (interval, column, change, before, after); the summary lines too
             "metadata": {"column_changes": _typed(change_table, "table"), "changes": _typed(changes, "json")},
         },
+        {
+            "check_name": c.CHECK_NO_SKIPPED_FILES,
+            "passed": not any(r.skipped_files for r in summary.intervals),
+            "severity": "WARN",
+            "metadata": {
+                "skipped": _typed(sum(len(r.skipped_files) for r in summary.intervals), "int"),
+                "files": _typed([f"gs://{summary.spec.bucket_name}/{n}" for r in summary.intervals
+                                 for n in r.skipped_files][:200], "json"),
+            },
+        },
     ]
 
 
@@ -156,7 +169,7 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
         "intervals": [
             {"interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
              "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
-             "schema_change": r.schema_change, "note": r.note,
+             "schema_change": r.schema_change, "note": r.note, "skipped_files": list(r.skipped_files),
              "column_changes": [{"column": ch.column, "change": str(ch.change), "before": ch.before, "after": ch.after}
                                 for ch in r.column_changes]}
             for r in summary.intervals

@@ -8,6 +8,7 @@ the I/O in :mod:`matching`, :mod:`loading`, :mod:`publishing`, :mod:`ledger` and
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from worker.ledger import Ledger, LedgerEntry, pending_key
 from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
+    SKIPPED_JOB_ID,
     IntervalAction,
     RecordedInterval,
     decide_interval,
@@ -39,7 +41,7 @@ from worker.planning import (
 from worker.publishing import describe_clean_table, publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
 from worker.schema_changes import schema_change_from_previous
-from worker.spec import ImportSpec, SourceMode
+from worker.spec import ImportSpec, OnBadFile, SourceMode
 from worker.summaries import PRESENT, ImportSummary, IntervalResult, IntervalStatus, RetentionSummary
 
 
@@ -268,17 +270,32 @@ def _import_round(
             verb = "reattached to" if reattached else "finished"
             reporter.info(f"Interval {suffix}: {verb} job {done}/{len(plan.batches)} ({job_id})")
 
-        outcome = load_interval(
-            bq, spec, plan, budget=budget, on_job_done=progress,
-            before_copy=lambda: ledger.write_pending(interval_start=start, key=key, entries=new_entries,
-                                                     created_at=datetime.now(UTC)),
-        )
+        written: list[LedgerEntry] = []
+
+        def before_copy(skipped: tuple[str, ...]) -> None:
+            # the pending load says which files were skipped: a recovery must never record them as loaded
+            written[:] = _with_skips(new_entries, skipped)
+            ledger.write_pending(interval_start=start, key=key, entries=written, created_at=datetime.now(UTC))
+
+        outcome = load_interval(bq, spec, plan, budget=budget, on_job_done=progress, before_copy=before_copy)
         if outcome.copied_from is not None and outcome.copied_from != plan.staging_table_id:
             # Another attempt's copy (same copy id) wrote the raw table: its pending load says what it holds.
             reporter.info(f"Interval {suffix}: another attempt's copy ({outcome.job_ids[-1]}) wrote "
                           f"{plan.raw_table_id}; recording its load instead")
             ledger.drop_pending(interval_start=start, key=key)
             return False
+        skipped = set(outcome.skipped)
+        if not written and spec.on_bad_file is OnBadFile.skip:
+            # this attempt reattached to its own finished copy: the pending load it wrote says what was skipped
+            found = ledger.pending(start=start, end=spec.interval.next_start(start)).get(start, {}).get(key)
+            if found is None:
+                raise WorkerError(f"Interval {suffix}: a finished load of {plan.raw_table_id} has no pending record "
+                                  "of the files it skipped; nothing was recorded or deleted: re-run.")
+            skipped = {e.name for e in found if e.job_id == SKIPPED_JOB_ID}
+        result.skipped_files = tuple(sorted(skipped))
+        if skipped:
+            reporter.warning(f"Interval {suffix}: skipped {len(skipped)} file(s) BigQuery could not read: "
+                             + ", ".join(f"gs://{spec.bucket_name}/{n}" for n in sorted(skipped)[:5]))
         result.schema_change, result.column_changes = schema_change_from_previous(
             bq, spec, ledger=ledger, start=start, schema=outcome.schema, budget=budget)
     with _timed(summary.seconds, "publish"):
@@ -292,11 +309,12 @@ def _import_round(
                 reporter.warning(f"Interval {suffix}: {spec.clean_table_id} columns changed: "
                                  + ", ".join(f"{c.column} {c.change}" for c in published.changes))
             checkpoint("import.published")
-        entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                               job_id=job_id_for_object(i, outcome.job_ids))
-                   for i, o in enumerate(plan.objects)]
+        entries = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size,
+                                           job_id=job_id_for_object(i, outcome.job_ids))
+                               for i, o in enumerate(plan.objects)], tuple(skipped))
         if append and recorded is not None:
-            entries += _recorded_entries(recorded)
+            renewed = {o.name for o in plan.objects}  # a skipped file uploaded again replaces its skipped row
+            entries += [e for e in _recorded_entries(recorded) if e.name not in renewed]
         ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
                                raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
         checkpoint("import.recorded")
@@ -304,6 +322,12 @@ def _import_round(
     result.status = IntervalStatus.ADDED if append else IntervalStatus.LOADED
     result.rows, result.job_ids, result.reattached_jobs = outcome.rows, tuple(job_ids), outcome.reattached
     return True
+
+
+def _with_skips(entries: list[LedgerEntry], skipped: tuple[str, ...]) -> list[LedgerEntry]:
+    """``entries`` with the skipped objects marked (job id :data:`SKIPPED_JOB_ID`: no rows, never deleted)."""
+    names = set(skipped)
+    return [dataclasses.replace(e, job_id=SKIPPED_JOB_ID) if e.name in names else e for e in entries]
 
 
 def _recorded_entries(recorded: RecordedInterval) -> list[LedgerEntry]:

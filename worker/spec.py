@@ -71,6 +71,16 @@ class SchemaEvolution(enum.Enum):
     add_and_relax = "add_and_relax"
 
 
+class OnBadFile(enum.Enum):
+    """What a load does with a file BigQuery cannot read."""
+
+    #: The interval fails, naming the file; nothing of it is published.
+    fail = "fail"
+    #: The interval is loaded without the files BigQuery's load error names (a bounded number of load
+    #: retries); they are listed, fail the WARN check ``no_skipped_files``, and are never deleted.
+    skip = "skip"
+
+
 class SourceFormat(enum.Enum):
     """File formats a BigQuery load job reads from GCS."""
 
@@ -179,6 +189,8 @@ class ImportSpec:
     #: Days after a raw table's last load that BigQuery deletes it; ``None``: kept forever. Only for
     #: Incremental, and longer than ``retention_days`` (see :meth:`_check_raw_table_expiration`).
     raw_table_expiration_days: int | None = None
+    #: A file BigQuery cannot read: fail the interval (default) or load the interval without it.
+    on_bad_file: OnBadFile | str = OnBadFile.fail
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen dataclass: normalise in place once
@@ -191,6 +203,7 @@ class ImportSpec:
         set_(self, "mode", _coerce_enum(self, "mode", SourceMode))
         set_(self, "format", _coerce_enum(self, "format", SourceFormat))
         set_(self, "schema_evolution", _coerce_enum(self, "schema_evolution", SchemaEvolution))
+        set_(self, "on_bad_file", _coerce_enum(self, "on_bad_file", OnBadFile))
         options, problem = LoadOptions.parse(self.load_options, source_format=self.format.value)
         if problem:
             raise SpecError(f"IntervalGCSAsset {self.name!r}: field {problem}.")
@@ -361,7 +374,7 @@ class ImportSpec:
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
             if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
                          "schema_evolution", "clustering_fields", "require_partition_filter", "table_description",
-                         "raw_table_expiration_days"}
+                         "raw_table_expiration_days", "on_bad_file"}
         }
         if load_fields.get("schema"):  # descriptions document columns; they do not change what is loaded
             load_fields["schema"] = [{k: v for k, v in f.items() if k != "description"} for f in load_fields["schema"]]

@@ -71,6 +71,8 @@ class IntervalResult:
     raw_table: str = ""
     digest: str = ""
     schema_change: str | None = None
+    #: Objects the load skipped (``on_bad_file: skip``): BigQuery could not read them.
+    skipped_files: tuple[str, ...] = ()
     #: Why a requested change was not applied (a sealed interval whose load settings changed).
     note: str | None = None
     #: Column differences from the previous interval and what publishing changed in the clean table.

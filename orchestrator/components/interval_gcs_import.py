@@ -54,7 +54,7 @@ SPEC_ATTRIBUTES = (
     "raw_dataset_name", "clean_dataset_name", "interval", "mode", "retention_days", "format", "location",
     "schema", "csv_header_rows", "csv_delimiter", "max_bad_records", "timestamp_format", "start_date",
     "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution", "load_options",
-    "clustering_fields", "require_partition_filter", "table_description", "raw_table_expiration_days",
+    "clustering_fields", "require_partition_filter", "table_description", "raw_table_expiration_days", "on_bad_file",
 )
 #: Attributes that become ``@asset`` keyword arguments.
 ASSET_ATTRIBUTES = ("group_name", "owners", "tags", "description", "metadata")
@@ -131,6 +131,7 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     #: The clean table's description; unset: the asset's description.
     table_description: str | None = None
     raw_table_expiration_days: int | None = None
+    on_bad_file: Literal["fail", "skip"] = "fail"
     # -- the asset ---------------------------------------------------------------------
     group_name: str | None = None
     owners: list[str] | None = None

@@ -7,12 +7,19 @@ import warnings
 import dagster as dg
 
 from orchestrator.factories.partitions import DEFAULT_FRESHNESS_DEADLINES
-from worker.contract import ALL_CHECKS, CHECK_NO_UNPARSEABLE_FILES, CHECK_ROWS_LOADED, CHECK_SCHEMA_UNCHANGED
+from worker.contract import (
+    ALL_CHECKS,
+    CHECK_NO_SKIPPED_FILES,
+    CHECK_NO_UNPARSEABLE_FILES,
+    CHECK_ROWS_LOADED,
+    CHECK_SCHEMA_UNCHANGED,
+)
 from worker.spec import ImportSpec
 
 _DESCRIPTIONS = {
     CHECK_ROWS_LOADED: "Every requested interval that has files loaded at least one row (ERROR; blocks the run).",
     CHECK_NO_UNPARSEABLE_FILES: "No object matches file_match with a timestamp that fails to parse (WARN).",
+    CHECK_NO_SKIPPED_FILES: "No file was skipped as unreadable (on_bad_file: skip; WARN, the files are listed).",
     CHECK_SCHEMA_UNCHANGED: ("Each loaded interval has the columns of the interval loaded before it, and publishing "
                              "changed no column of the clean table (WARN; the changes are listed as a table)."),
 }

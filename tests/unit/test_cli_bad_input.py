@@ -66,6 +66,7 @@ BAD_INPUT: list[tuple[str, str, Any, list[str], str]] = [
     ("load_options.quote", "two characters", {"format": "CSV", "load_options": {"quote": "''"}}, [],
      "field 'load_options.quote'"),
     ("load_options.quote", "on Parquet files", {"load_options": {"quote": "'"}}, [], "applies to CSV files, not PARQUET"),
+    ("on_bad_file", "unknown mode", {"on_bad_file": "ignore"}, [], "field 'on_bad_file'"),
     ("clustering_fields", "five columns", {"clustering_fields": ["a", "b", "c", "d", "e"]}, [], "field 'clustering_fields'"),
     ("require_partition_filter", "on Overwrite", {"require_partition_filter": True}, [], "field 'require_partition_filter'"),
     ("raw_table_expiration_days", "on Overwrite", {"raw_table_expiration_days": 30}, [], "only copy"),

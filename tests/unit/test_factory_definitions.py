@@ -234,3 +234,26 @@ def test_multi_run_backfill_is_configurable() -> None:
     for bad in (0, -1, True, "30"):
         with pytest.raises(SpecError, match="'max_partitions_per_run'"):
             IntervalGCSAsset(**SEED, max_partitions_per_run=bad)
+
+
+def test_the_clean_table_gets_the_assets_description_unless_the_spec_has_one() -> None:
+    from worker.contract import EXTRA_SPEC
+
+    def sent_spec(config: IntervalGCSAsset) -> dict:
+        asset = interval_gcs_import_asset(config).asset
+        captured = {}
+
+        class Capture:
+            def launch(self, *, context, extras):
+                captured.update(extras[EXTRA_SPEC])
+                return []
+
+        # the step fails after the launch (no materialization reported): only the extras sent matter here
+        dg.materialize([asset], resources={"launcher": dg.ResourceDefinition.hardcoded_resource(Capture())},
+                       partition_key="2024-01-02", raise_on_error=False)
+        return captured
+
+    described = sent_spec(IntervalGCSAsset(**SEED, asset_kwargs={"description": "Passport scores, daily."}))
+    assert described["table_description"] == "Passport scores, daily."
+    own = sent_spec(IntervalGCSAsset(**SEED, table_description="Own.", asset_kwargs={"description": "Asset."}))
+    assert own["table_description"] == "Own."

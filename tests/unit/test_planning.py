@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -211,3 +211,42 @@ def test_a_settings_change_on_a_sealed_interval_is_refused_and_said_so() -> None
     # an open interval with the same change reloads instead
     open_interval = record(everything, spec=SPEC)
     assert decide(everything, open_interval, changed).action is IntervalAction.LOAD
+
+
+def test_skipped_objects_are_never_deleted_and_a_fixed_upload_is_added_to_a_sealed_interval() -> None:
+    """on_bad_file: skip records an unreadable object with job id 'skipped': it holds no rows."""
+    from worker.planning import SKIPPED_JOB_ID, plan_retention
+
+    good, bad = objs(2)
+    rows = [LoadedObject(interval_start=DAY, name=o.name, generation=o.generation, size=o.size, interval_rows=5,
+                         loaded_at=DAY, digest=generations_digest(SPEC, DAY, [good, bad]), sealed=True,
+                         job_id=SKIPPED_JOB_ID if o is bad else "job_load0_a0") for o in (good, bad)]
+    recorded = RecordedInterval.from_rows(rows)
+    # the same (still bad) generation: nothing to do
+    assert decide([good, bad], recorded).action is IntervalAction.KEEP
+    # a new generation of the skipped object is new data, not a conflicting re-upload
+    fixed = ObjectInfo(name=bad.name, generation=bad.generation + 1, size=bad.size)
+    added = decide([good, fixed], recorded)
+    assert added.action is IntervalAction.ADD and added.to_load == (fixed,)
+    plan = plan_retention(SPEC, as_of=DAY + timedelta(days=400), recorded=rows,
+                          current_generations={good.name: good.generation, bad.name: bad.generation})
+    assert [o.name for o in plan.to_delete] == [good.name]
+
+
+def test_the_file_a_load_error_names_is_read_from_its_message_not_the_clients_text() -> None:
+    """BigQuery names an unreadable file in the error's message
+    (https://cloud.google.com/bigquery/docs/error-messages: 'Error while reading data, error message: ... File: gs://...');
+    the client's exception text also carries each error's location, which may name another file of the batch."""
+    from google.api_core import exceptions as gexc
+
+    from worker.loading import named_files
+
+    names = ["drops/2024-01-05/a.parquet", "drops/2024-01-05/b.parquet", "drops/2024-01-05/bb.parquet"]
+    exc = gexc.BadRequest("Error while reading data ... location: gs://bkt/drops/2024-01-05/a.parquet", errors=[
+        {"reason": "invalid", "location": "gs://bkt/drops/2024-01-05/a.parquet",
+         "message": "Error while reading data, error message: Invalid parquet file. File: gs://bkt/drops/2024-01-05/b.parquet"}])
+    assert named_files(exc, names) == ["drops/2024-01-05/b.parquet"]
+    only_location = gexc.BadRequest("x", errors=[{"reason": "invalid", "location": "gs://bkt/drops/2024-01-05/bb.parquet",
+                                                  "message": "Error while reading data"}])
+    assert named_files(only_location, names) == ["drops/2024-01-05/bb.parquet"]
+    assert named_files(gexc.BadRequest("Syntax error", errors=[{"reason": "invalid", "message": "Syntax error"}]), names) == []
