@@ -22,7 +22,7 @@ from google.cloud import bigquery
 from worker.bigquery_queries import run_query
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
-from worker.planning import LoadedObject, RecordedInterval, SnapshotCandidate
+from worker.planning import SKIPPED_JOB_ID, LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
 
@@ -77,6 +77,9 @@ PENDING_SCHEMA = (
     bigquery.SchemaField("generation", "INT64", mode="REQUIRED"),
     bigquery.SchemaField("size_bytes", "INT64"),
     bigquery.SchemaField("created_at", "TIMESTAMP"),
+    # The load skipped the object (on_bad_file: skip): a recovery must record it as skipped, never as
+    # loaded (retention would then delete a file BigQuery never read).
+    bigquery.SchemaField("skipped", "BOOL"),
 )
 
 
@@ -142,10 +145,15 @@ class Ledger:
         budget = self._budget
         try:
             try:
-                self._client.get_table(self._pending_id, retry=budget.retry, timeout=budget.request_timeout)
+                pending = self._client.get_table(self._pending_id, retry=budget.retry, timeout=budget.request_timeout)
             except gexc.NotFound:
-                self._client.create_table(bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)), exists_ok=True,
-                                          retry=budget.retry, timeout=budget.request_timeout)
+                pending = self._client.create_table(bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)),
+                                                    exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+            have_pending = {f.name for f in pending.schema}
+            for missing in (f for f in PENDING_SCHEMA if f.name not in have_pending):
+                self._query(f"ALTER TABLE {quote_table(self._pending_id)} ADD COLUMN IF NOT EXISTS "
+                            f"{quote_column(missing.name)} {missing.field_type}", [],
+                            action=f"adding column {missing.name} to the pending loads (upgrade)")
             try:
                 table = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
             except gexc.NotFound:
@@ -319,7 +327,8 @@ class Ledger:
             "FROM UNNEST(@entries) AS e) S "
             "ON T.asset = @asset AND T.interval_start = @interval_start AND T.object_name = S.object_name "
             "AND T.generation = S.generation "
-            "WHEN MATCHED THEN UPDATE SET interval_rows = @interval_rows, raw_table = @raw_table, "
+            # job_id too: the same generation may be skipped by one load and loaded by the next (or the reverse)
+            "WHEN MATCHED THEN UPDATE SET interval_rows = @interval_rows, raw_table = @raw_table, job_id = S.job_id, "
             "loaded_at = @loaded_at, digest = @digest "
             f"{remove}"
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, @interval_start, S.object_name, S.generation, "
@@ -331,15 +340,17 @@ class Ledger:
         """Record a load's objects as pending before its copy may change the raw table."""
         for i in range(0, max(len(entries), 1), LEDGER_CHUNK):
             sql = (f"INSERT INTO {quote_table(self._pending_id)} (asset, interval_start, pending_key, object_name, "
-                   "generation, size_bytes, created_at) SELECT @asset, @interval_start, @key, e.object_name, "
-                   "e.generation, e.size_bytes, @created_at FROM UNNEST(@entries) AS e")
+                   "generation, size_bytes, created_at, skipped) SELECT @asset, @interval_start, @key, e.object_name, "
+                   "e.generation, e.size_bytes, @created_at, e.job_id = @skipped_id FROM UNNEST(@entries) AS e")
             self._query(sql, [_entries_param(entries[i : i + LEDGER_CHUNK]), *self._pending_params(interval_start, key),
-                              bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at)],
+                              bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at),
+                              bigquery.ScalarQueryParameter("skipped_id", "STRING", SKIPPED_JOB_ID)],
                         action=f"recording a pending load of interval {interval_start.isoformat()}")
 
     def pending(self, *, start: datetime, end: datetime) -> dict[datetime, dict[str, list[LedgerEntry]]]:
         """{interval start: {pending key: objects}} of this asset's pending loads in ``[start, end)``."""
-        sql = (f"SELECT interval_start, pending_key, object_name, generation, size_bytes FROM {quote_table(self._pending_id)} "
+        sql = (f"SELECT interval_start, pending_key, object_name, generation, size_bytes, skipped "
+               f"FROM {quote_table(self._pending_id)} "
                "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end")
         rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
                                  bigquery.ScalarQueryParameter("start", "TIMESTAMP", start),
@@ -347,8 +358,9 @@ class Ledger:
                            action="reading pending loads")
         out: dict[datetime, dict[str, list[LedgerEntry]]] = {}
         for row in rows:
+            job_id = SKIPPED_JOB_ID if row["skipped"] else row["pending_key"].split("|", 1)[0]
             entry = LedgerEntry(name=row["object_name"], generation=int(row["generation"]),
-                                size=int(row["size_bytes"] or 0), job_id=row["pending_key"].split("|", 1)[0])
+                                size=int(row["size_bytes"] or 0), job_id=job_id)
             out.setdefault(row["interval_start"], {}).setdefault(row["pending_key"], []).append(entry)
         return out
 

@@ -215,9 +215,13 @@ def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPla
         if left_out:
             base = f"{base}_skip{hashlib.sha256('|'.join(sorted(left_out)).encode()).hexdigest()[:10]}"
 
-        def start(job_id: str, uris=uris) -> bigquery.LoadJob:
-            return client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
-                                              job_config=config, location=spec.location, retry=retry, timeout=timeout)
+        started: list[bigquery.LoadJob] = []
+
+        def start(job_id: str, uris=uris, started=started) -> bigquery.LoadJob:
+            job = client.load_table_from_uri(list(uris), plan.staging_table_id, job_id=job_id,
+                                             job_config=config, location=spec.location, retry=retry, timeout=timeout)
+            started.append(job)
+            return job
 
         try:
             job, again = run_or_reattach(client, base, start, budget=budget)
@@ -225,7 +229,9 @@ def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPla
         except gexc.GoogleAPIError as exc:
             if spec.on_bad_file is not OnBadFile.skip:
                 raise
-            bad = named_files(exc, [u.removeprefix(f"gs://{spec.bucket_name}/") for u in uris])
+            # The exception carries the job's errorResult only; the file is named in the job's errors[].
+            errors = [*(started[-1].errors or [] if started else []), *(getattr(exc, "errors", None) or [])]
+            bad = named_files(errors, [u.removeprefix(f"gs://{spec.bucket_name}/") for u in uris], bucket=spec.bucket_name)
             if not bad:
                 raise  # nothing the error names: not a bad file (or not one we can tell)
             left_out += bad
@@ -235,23 +241,22 @@ def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPla
                       f"{index + 1} ({len(left_out)} skipped so far): fix the files and re-run.")
 
 
-def named_files(exc: Exception, names: Sequence[str]) -> list[str]:
-    """The object names among ``names`` that a failed load job's errors name.
+def named_files(errors: Sequence[dict], names: Sequence[str], *, bucket: str) -> list[str]:
+    """The object names among ``names`` that a failed load job's ``errors`` name as unreadable.
 
-    BigQuery names the file it could not read by its ``gs://`` URI in the error's message (and its
-    ``location``). The messages are read first; ``location`` only when no message names a file, so a
-    ``location`` that names another file of the batch (bqemulator puts the batch's first URI there)
-    never makes a readable file skipped.
+    Only ``invalid`` errors count (a data error; an internal or access error says nothing about the
+    file). BigQuery names the file by its ``gs://bucket/name`` URI in the error's message and its
+    ``location``; messages are read first and ``location`` only when no message names a file, so a
+    ``location`` naming another file of the batch (bqemulator puts the batch's first URI there, and
+    names the file by its path in the GCS emulator's store, ``.../bucket/name``) never makes a
+    readable file skipped. A name counts only with its bucket in front, never as a suffix of another.
     """
-    errors = [e for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
-    # the client's own exception text appends each error's location: read the structured messages
-    messages = "\n".join(str(e.get("message") or "") for e in errors) if errors else str(getattr(exc, "message", exc))
-    locations = "\n".join(str(e.get("location") or "") for e in errors)
-    for text in (messages, locations):
-        found = [n for n in names if re.search(r"(?:^|[/\s'\"(\[])" + re.escape(n) + r"(?=$|[\s'\",;:)\]])", text)]
-        if found:
-            return found
-    return []
+    invalid = [e for e in errors if isinstance(e, dict) and e.get("reason") == "invalid"]
+    messages = "\n".join(str(e.get("message") or "") for e in invalid)
+    locations = {str(e.get("location") or "") for e in invalid}
+    found = [n for n in names
+             if re.search(r"(?:gs://|/)" + re.escape(f"{bucket}/{n}") + r"(?=$|[\s'\",;:)\]])", messages)]
+    return found or [n for n in names if f"gs://{bucket}/{n}" in locations]
 
 
 def _advice(exc: Exception) -> str:
@@ -268,7 +273,8 @@ def _advice(exc: Exception) -> str:
     return "re-run; if it fails again, inspect the job ids above with bq show -j."
 
 
-def _exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> bool:
+def table_exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> bool:
+    """Whether ``table_id`` exists (one metadata read)."""
     try:
         client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
     except gexc.NotFound:
@@ -279,7 +285,7 @@ def _exists(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> b
 def _find_finished_copy(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
                        budget: RetryBudget) -> bigquery.CopyJob | None:
     """The copy of this load that already reached the raw table, if one ran (a crashed or concurrent attempt)."""
-    if not plan.append and not _exists(client, plan.raw_table_id, budget=budget):
+    if not plan.append and not table_exists(client, plan.raw_table_id, budget=budget):
         return None  # the raw table was dropped since: its copy is history
     return find_succeeded(client, plan.copy_job_base(spec=spec), budget=budget)
 

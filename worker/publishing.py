@@ -129,7 +129,7 @@ def describe_clean_table(client: bigquery.Client, spec: ImportSpec, *,
     )
     # COUNT(*) is free (table metadata), but refused on a table that requires a partition filter, and a
     # filter would scan the partition column of every row: such a table reports BigQuery's numRows.
-    rows = (int(table.num_rows or 0) if spec.require_partition_filter
+    rows = (int(table.num_rows or 0) if table.require_partition_filter
             else count_rows(client, spec.clean_table_id, budget=budget, location=spec.location))
     return CleanTableState(table_id=spec.clean_table_id, rows=rows, columns=columns)
 

@@ -25,7 +25,7 @@ from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry, pending_key
-from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents
+from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents, table_exists
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
     SKIPPED_JOB_ID,
@@ -250,6 +250,17 @@ def _import_round(
         )
         return True
     append = action is IntervalAction.ADD
+    if append and not table_exists(bq, spec.raw_table_id(start), budget=budget):
+        # The append would create a raw table of the new rows only, and publishing it would replace the
+        # interval's clean rows with those: refuse before anything is written.
+        result.status = IntervalStatus.FAILED
+        result.error = (
+            f"interval {suffix} is sealed and has {len(decision.to_load)} new file(s) to add, but its raw table "
+            f"{spec.raw_table_id(start)} is gone (expired or dropped), and BigQuery holds its earlier rows only in "
+            f"{spec.clean_table_id}: nothing was loaded. Restore the raw table (e.g. from the clean table's rows of "
+            "this interval), or load the new files into an interval of their own."
+        )
+        return True
     plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
                               previous_load=recorded.loaded_at if recorded else None, append=append,
                               attempt_token=attempt_token)

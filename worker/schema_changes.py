@@ -91,22 +91,28 @@ def plan_clean_table_evolution(
     - a REQUIRED clean column the interval leaves out (or has as NULLABLE): ``add_and_relax``
       relaxes it to NULLABLE; the other modes refuse, since the publish would write NULLs into it.
     """
-    by_name = {c.name: c for c in clean if c.name not in reserved}
+    # BigQuery column names are case-insensitive: `score` and `Score` are one column
+    by_name = {c.name.lower(): c for c in clean if c.name.lower() not in {r.lower() for r in reserved}}
+
+    def clean_of(c: Column) -> Column | None:
+        return by_name.get(c.name.lower())
+
     changed = [
-        f"{c.name!r} is {by_name[c.name].describe()} in {clean_table} but {c.describe()} in interval {interval_label}"
+        f"{c.name!r} is {clean_of(c).describe()} in {clean_table} but {c.describe()} in interval {interval_label}"
         for c in interval
-        if c.name in by_name and (c.type != by_name[c.name].type or (c.mode == "REPEATED") != (by_name[c.name].mode == "REPEATED"))
+        if clean_of(c) is not None
+        and (c.type != clean_of(c).type or (c.mode == "REPEATED") != (clean_of(c).mode == "REPEATED"))
     ]
     if changed:
         return EvolutionPlan(refusal=(
             f"column types differ: {'; '.join(changed)}. Nothing was published; a type change needs a new "
             "clean table (or a view that casts), or files fixed at the source."
         ))
-    new = tuple(c for c in interval if c.name not in by_name)
-    interval_names = {c.name: c for c in interval}
+    new = tuple(c for c in interval if clean_of(c) is None)
+    interval_names = {c.name.lower(): c for c in interval}
     required_left = tuple(
-        name for name, c in by_name.items()
-        if c.mode == "REQUIRED" and (name not in interval_names or interval_names[name].mode != "REQUIRED")
+        c.name for key, c in by_name.items()
+        if c.mode == "REQUIRED" and (key not in interval_names or interval_names[key].mode != "REQUIRED")
     )
     if new and mode is SchemaEvolution.fail:
         return EvolutionPlan(refusal=(

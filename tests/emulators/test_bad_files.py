@@ -100,3 +100,17 @@ def test_an_interval_of_only_bad_files_fails_naming_them(bucket, gcs_client, bq_
     with pytest.raises(WorkerError, match=r"Every file of interval 20240105.*b\.parquet"):
         import_window(spec, gcs_client, bq_client, day(5))
     assert object_names(bucket) == {BAD}
+
+
+
+def test_an_addition_to_a_sealed_interval_whose_raw_table_is_gone_is_refused(bucket, gcs_client, bq_client, unique_name):
+    """The append would make a raw table of the new rows only and publish it over the interval's clean rows."""
+    spec = _spec(bucket, unique_name)
+    _drop_good_and_bad(bucket)
+    import_window(spec, gcs_client, bq_client, day(5))
+    retain(spec, gcs_client, bq_client, as_of=day(5) + timedelta(days=30))
+    bq_client.delete_table(spec.raw_table_id(day(5)))  # e.g. raw_table_expiration_days passed
+    drop(bucket, BAD, score_rows(interval_start=day(5), count=3, seed=1))
+    with pytest.raises(WorkerError, match=r"raw table .* is gone"):
+        import_window(spec, gcs_client, bq_client, day(5))
+    assert rows_per_interval(bq_client, spec) == {day(5): 2}, "the interval's loaded rows stay"

@@ -126,3 +126,35 @@ def test_migrate_an_unpartitioned_ledger_keeps_every_row(bq_client, unique_name,
     assert set(record) == {day(5)} and not record[day(5)].sealed
     assert main(["migrate-ledger", "--spec", str(path)]) == 0
     assert __import__("json").loads(capsys.readouterr().out)["migrated"] is False, "already partitioned"
+
+
+def test_an_old_pending_table_gains_the_skipped_column_and_keeps_skip_marks(bq_client, unique_name):
+    """Pending loads written before on_bad_file existed: ensure() adds `skipped`; a skipped object read back
+    from a pending load is marked skipped (a recovery never records it as loaded)."""
+    from worker.ledger import PENDING_SCHEMA
+    from worker.planning import SKIPPED_JOB_ID
+
+    spec = make_spec("some-bucket", unique_name)
+    bq_client.create_dataset(f"{spec.project_id}.{spec.raw_dataset_name}")
+    bq_client.create_table(bigquery.Table(spec.pending_table_id, schema=[f for f in PENDING_SCHEMA if f.name != "skipped"]))
+    ledger = Ledger(bq_client, spec)
+    ledger.ensure()
+    entries = [entry("good"), LedgerEntry(name="bad", generation=1, size=10, job_id=SKIPPED_JOB_ID)]
+    ledger.write_pending(interval_start=day(5), key="copy_base|staging", entries=entries, created_at=datetime.now(UTC))
+    read = {e.name: e.job_id for e in ledger.pending(start=day(1), end=day(20))[day(5)]["copy_base|staging"]}
+    assert read == {"good": "copy_base", "bad": SKIPPED_JOB_ID}
+
+
+def test_a_rewrite_of_the_same_generation_takes_its_new_job_id(bq_client, unique_name):
+    """A generation loaded by one load and skipped by a reload (or the reverse) must read as the latest load
+    says: a stale 'loaded' mark on a skipped object would let retention delete it."""
+    from worker.planning import SKIPPED_JOB_ID
+
+    ledger = ledger_for(bq_client, unique_name)
+    write(ledger, "a", "b")
+    ledger.record_interval(interval_start=day(5), entries=[entry("a"), LedgerEntry(name="b", generation=1, size=10,
+                                                                                    job_id=SKIPPED_JOB_ID)],
+                           interval_rows=1, raw_table="raw", loaded_at=datetime.now(UTC), digest="d2")
+    assert {r["object_name"]: r["job_id"] for r in ledger_rows(bq_client, ledger._spec)} == {"a": "job", "b": SKIPPED_JOB_ID}
+    write(ledger, "a", "b")  # loaded again: no longer skipped
+    assert {r["object_name"]: r["job_id"] for r in ledger_rows(bq_client, ledger._spec)} == {"a": "job", "b": "job"}

@@ -233,20 +233,20 @@ def test_skipped_objects_are_never_deleted_and_a_fixed_upload_is_added_to_a_seal
     assert [o.name for o in plan.to_delete] == [good.name]
 
 
-def test_the_file_a_load_error_names_is_read_from_its_message_not_the_clients_text() -> None:
-    """BigQuery names an unreadable file in the error's message
-    (https://cloud.google.com/bigquery/docs/error-messages: 'Error while reading data, error message: ... File: gs://...');
-    the client's exception text also carries each error's location, which may name another file of the batch."""
-    from google.api_core import exceptions as gexc
-
+def test_the_file_a_load_error_names_is_read_from_its_message_with_its_bucket() -> None:
+    """BigQuery names an unreadable file by its gs:// URI in the job's errors[] (message and location,
+    https://cloud.google.com/bigquery/docs/error-messages); only `invalid` errors name a bad file."""
     from worker.loading import named_files
 
-    names = ["drops/2024-01-05/a.parquet", "drops/2024-01-05/b.parquet", "drops/2024-01-05/bb.parquet"]
-    exc = gexc.BadRequest("Error while reading data ... location: gs://bkt/drops/2024-01-05/a.parquet", errors=[
-        {"reason": "invalid", "location": "gs://bkt/drops/2024-01-05/a.parquet",
-         "message": "Error while reading data, error message: Invalid parquet file. File: gs://bkt/drops/2024-01-05/b.parquet"}])
-    assert named_files(exc, names) == ["drops/2024-01-05/b.parquet"]
-    only_location = gexc.BadRequest("x", errors=[{"reason": "invalid", "location": "gs://bkt/drops/2024-01-05/bb.parquet",
-                                                  "message": "Error while reading data"}])
-    assert named_files(only_location, names) == ["drops/2024-01-05/bb.parquet"]
-    assert named_files(gexc.BadRequest("Syntax error", errors=[{"reason": "invalid", "message": "Syntax error"}]), names) == []
+    names = ["drops/a.parquet", "drops/b.parquet", "a.parquet"]
+    errors = [{"reason": "invalid", "location": "gs://bkt/drops/a.parquet",
+               "message": "Error while reading data, error message: Invalid parquet file. File: gs://bkt/drops/b.parquet"}]
+    assert named_files(errors, names, bucket="bkt") == ["drops/b.parquet"]
+    # a name is matched with its bucket in front, never as the suffix of another object's name
+    assert named_files([{"reason": "invalid", "message": "File: gs://bkt/drops/a.parquet"}], names, bucket="bkt") == [
+        "drops/a.parquet"]
+    only_location = [{"reason": "invalid", "location": "gs://bkt/a.parquet", "message": "Error while reading data"}]
+    assert named_files(only_location, names, bucket="bkt") == ["a.parquet"]
+    # an internal or access error names no bad file, even when it mentions one
+    assert named_files([{"reason": "backendError", "message": "File: gs://bkt/drops/b.parquet"}], names, bucket="bkt") == []
+    assert named_files([{"reason": "invalid", "message": "Syntax error"}], names, bucket="bkt") == []
