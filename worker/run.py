@@ -215,6 +215,8 @@ def _import_round(
     result.digest, result.previously_loaded = decision.digest, recorded is not None
     if recorded is not None:
         result.rows, result.raw_table = recorded.interval_rows, spec.raw_table_id(start)
+        # still unloaded from an earlier run: the check keeps saying so until a new generation loads
+        result.skipped_files = tuple(sorted(o.name for o in recorded.objects if o.skipped and not o.deleted))
     action = decision.action
     if action is IntervalAction.NO_FILES:
         return True

@@ -60,8 +60,10 @@ def test_skip_loads_the_rest_lists_the_file_and_a_fixed_upload_reloads(bucket, g
     assert check["passed"] is False and check["severity"] == "WARN"
     assert check["metadata"]["files"]["raw_value"] == [f"gs://{bucket.name}/{BAD}"]
     assert {r["object_name"]: r["job_id"] for r in ledger_rows(bq_client, spec)}[BAD] == SKIPPED_JOB_ID
-    # the same listing again: nothing to do (no reload loop over a file that stays bad)
-    assert statuses(import_window(spec, gcs_client, bq_client, day(5))) == {"20240105": "unchanged"}
+    # the same listing again: nothing to do (no reload loop over a file that stays bad), and the check still says so
+    again = import_window(spec, gcs_client, bq_client, day(5))
+    assert statuses(again) == {"20240105": "unchanged"} and again.intervals[0].skipped_files == (BAD,)
+    assert _check(again, "no_skipped_files")["passed"] is False
     # the producer fixes the file: the open interval reloads with it
     drop(bucket, BAD, score_rows(interval_start=day(5), count=3, seed=1))
     fixed = import_window(spec, gcs_client, bq_client, day(5))
