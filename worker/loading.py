@@ -139,8 +139,8 @@ def load_interval(
         wrote_first = False
         for index, uris in enumerate(plan.batches):
             step = f"loading batch {index + 1} of {len(plan.batches)}"
-            job, again, uris = _load_batch(client, spec, plan, index=index, uris=uris, truncate=not wrote_first,
-                                           skipped=skipped, budget=budget)
+            job, again = _load_batch(client, spec, plan, index=index, uris=uris, truncate=not wrote_first,
+                                     skipped=skipped, budget=budget)
             if job is None:
                 continue  # every file of the batch was skipped
             if not wrote_first:
@@ -198,19 +198,20 @@ MAX_SKIP_ROUNDS = 5
 
 def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, index: int, uris: tuple[str, ...],
                 truncate: bool, skipped: list[str], budget: RetryBudget,
-                ) -> tuple[bigquery.LoadJob | None, bool, tuple[str, ...]]:
-    """Load one batch; with ``on_bad_file: skip``, again without the files a failed load names.
+                ) -> tuple[bigquery.LoadJob | None, bool]:
+    """Load one batch; with ``on_bad_file: skip``, again without the files a failed load names
+    (appended to ``skipped``).
 
     The job id of a reduced batch names the files left out (a hash), so a retried worker that
     reattaches to it has found the same files bad; a reduced batch never reuses the full batch's id.
-    Returns ``(job or None when every file was skipped, reattached, the URIs loaded)``.
+    Returns ``(job or None when every file was skipped, reattached)``.
     """
     retry, timeout = budget.retry, budget.request_timeout
     config = load_job_config(spec, first_batch=truncate)
     left_out: list[str] = []
     for _ in range(MAX_SKIP_ROUNDS + 1):
         if not uris:
-            return None, False, ()
+            return None, False
         base = plan.load_job_base(index, spec=spec)
         if left_out:
             base = f"{base}_skip{hashlib.sha256('|'.join(sorted(left_out)).encode()).hexdigest()[:10]}"
@@ -224,19 +225,19 @@ def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPla
             return job
 
         try:
-            job, again = run_or_reattach(client, base, start, budget=budget)
-            return job, again, uris
+            return run_or_reattach(client, base, start, budget=budget)
         except gexc.GoogleAPIError as exc:
             if spec.on_bad_file is not OnBadFile.skip:
                 raise
             # The exception carries the job's errorResult only; the file is named in the job's errors[].
             errors = [*(started[-1].errors or [] if started else []), *(getattr(exc, "errors", None) or [])]
-            bad = named_files(errors, [u.removeprefix(f"gs://{spec.bucket_name}/") for u in uris], bucket=spec.bucket_name)
+            prefix = f"gs://{spec.bucket_name}/"
+            bad = set(named_files(errors, [u.removeprefix(prefix) for u in uris], bucket=spec.bucket_name))
             if not bad:
                 raise  # nothing the error names: not a bad file (or not one we can tell)
-            left_out += bad
-            skipped += bad
-            uris = tuple(u for u in uris if u.removeprefix(f"gs://{spec.bucket_name}/") not in set(bad))
+            left_out += sorted(bad)
+            skipped += sorted(bad)
+            uris = tuple(u for u in uris if u.removeprefix(prefix) not in bad)
     raise WorkerError(f"Interval {plan.suffix}: more than {MAX_SKIP_ROUNDS} rounds of unreadable files in batch "
                       f"{index + 1} ({len(left_out)} skipped so far): fix the files and re-run.")
 

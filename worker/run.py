@@ -322,12 +322,10 @@ def _import_round(
                 reporter.warning(f"Interval {suffix}: {spec.clean_table_id} columns changed: "
                                  + ", ".join(f"{c.column} {c.change}" for c in published.changes))
             checkpoint("import.published")
-        entries = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                                           job_id=job_id_for_object(i, outcome.job_ids))
-                               for i, o in enumerate(plan.objects)], tuple(skipped))
-        if append and recorded is not None:
-            renewed = {o.name for o in plan.objects}  # a skipped file uploaded again replaces its skipped row
-            entries += [e for e in _recorded_entries(recorded) if e.name not in renewed]
+        loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size,
+                                          job_id=job_id_for_object(i, outcome.job_ids))
+                              for i, o in enumerate(plan.objects)], tuple(skipped))
+        entries = _interval_entries(loaded, recorded, append=append)
         ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
                                raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
         checkpoint("import.recorded")
@@ -343,9 +341,16 @@ def _with_skips(entries: list[LedgerEntry], skipped: tuple[str, ...]) -> list[Le
     return [dataclasses.replace(e, job_id=SKIPPED_JOB_ID) if e.name in names else e for e in entries]
 
 
-def _recorded_entries(recorded: RecordedInterval) -> list[LedgerEntry]:
-    return [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
-            for o in recorded.objects]
+def _interval_entries(loaded: list[LedgerEntry], recorded: RecordedInterval | None, *,
+                      append: bool) -> list[LedgerEntry]:
+    """What the ledger records for an interval after a load: the load's objects, plus, for an append to a
+    recorded interval, the recorded objects it did not renew (a skipped file uploaded again replaces its
+    skipped row)."""
+    if not append or recorded is None:
+        return list(loaded)
+    renewed = {e.name for e in loaded}
+    return [*loaded, *(LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
+                       for o in recorded.objects if o.name not in renewed)]
 
 
 def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[str, list[LedgerEntry]],
@@ -375,7 +380,7 @@ def _record_pending_loads(spec: ImportSpec, *, start: datetime, pending: dict[st
         job = find_succeeded(bq, copy_base, budget=budget)
         if job is None or copy_source(job) != staging:
             continue  # its copy never ran, or another attempt's did (that one has its own pending load)
-        everything = [*entries, *(_recorded_entries(recorded) if append and recorded else [])]
+        everything = _interval_entries(entries, recorded, append=append)
         raw_table_id = spec.raw_table_id(start)
         rows, schema = raw_table_contents(bq, raw_table_id, budget=budget)
         reporter.info(f"Interval {spec.interval.table_suffix(start)}: a load ({job.job_id}, {len(entries)} files) "

@@ -165,8 +165,9 @@ def schema_change_from_previous(bq: bigquery.Client, spec: ImportSpec, *, ledger
     new = [(f.name, f.field_type, f.mode) for f in schema]
     if old == new:
         return None, ()
-    added = [n for n, *_ in new if n not in {o[0] for o in old}]
-    removed = [n for n, *_ in old if n not in {x[0] for x in new}]
+    changes = diff_columns([Column.of(f) for f in before], [Column.of(f) for f in schema])
+    added = [c.column for c in changes if c.change is ColumnChangeKind.ADDED]
+    removed = [c.column for c in changes if c.change is ColumnChangeKind.REMOVED]
     line = (f"columns differ from interval {spec.interval.table_suffix(previous)}: added {added}, removed {removed}, "
             f"before {old}, now {new}")
-    return line, diff_columns([Column.of(f) for f in before], [Column.of(f) for f in schema])
+    return line, changes

@@ -1,9 +1,8 @@
 """Launcher settings: the configuration classes of each kind and the names every kind shares.
 
 Pure configuration, no I/O: :class:`DockerLaunch` and :class:`K8sLaunch` are nested in the
-``launcher`` resource (:class:`orchestrator.launchers.resource.WorkerLauncher`), and
-:class:`PipesGCSChannel` moves the Pipes context and messages through a GCS prefix instead of
-environment variables and logs.
+``launcher`` resource (:class:`orchestrator.launchers.resource.WorkerLauncher`); the GCS message
+channel's settings (``PipesGCSChannel``) are in :mod:`orchestrator.launchers.pipes_gcs`.
 """
 
 from __future__ import annotations
