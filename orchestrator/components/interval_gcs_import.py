@@ -18,6 +18,7 @@
       retention_days: 10
       format: PARQUET
       group_name: gitcoin            # asset attributes: group_name, owners, tags, description, metadata
+      sensor_lookback: 1d            # optional: how far back the new-files sensor looks for re-uploads
       launcher:                      # optional: this import's own WorkerLauncher; else the shared `launcher`
         kind: k8s
         k8s: {image: "{{ env.GCS_IMPORT_WORKER_IMAGE }}"}
@@ -38,7 +39,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
-from orchestrator.factories.config import DEFAULT_MAX_PARTITIONS_PER_RUN, IntervalGCSAsset
+from orchestrator.factories.config import DEFAULT_MAX_PARTITIONS_PER_RUN, DEFAULT_SENSOR_LOOKBACK, IntervalGCSAsset
 from orchestrator.factories.gcs import interval_gcs_import_asset
 from orchestrator.launchers import WorkerLauncher
 from worker.spec import SpecError
@@ -140,6 +141,10 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     metadata: dict[str, Any] | None = None
     #: Partitions per backfill run (``BackfillPolicy.multi_run``); null: a backfill is one run.
     max_partitions_per_run: int | None = DEFAULT_MAX_PARTITIONS_PER_RUN
+    # -- the new-files sensor --------------------------------------------------------------
+    #: How far back in time a pass of a sortable layout re-lists to notice re-uploads ("6h", "1d",
+    #: "36h", "7d", "30m"); older re-uploads need a run of that partition. See docs/orchestrator.md.
+    sensor_lookback: str = DEFAULT_SENSOR_LOOKBACK
     # -- where the worker runs -----------------------------------------------------------
     #: This import's own ``WorkerLauncher`` fields (kind, docker, k8s, message_channel, pipes_gcs, ...);
     #: unset: the project's shared ``launcher`` resource (orchestrator/defs/resources.py).
@@ -157,6 +162,7 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
             **spec_fields,
             asset_kwargs=asset_kwargs,
             max_partitions_per_run=self.max_partitions_per_run,
+            sensor_lookback=self.sensor_lookback,
             launcher_resource_key=f"launcher_{self.name}" if self.launcher is not None else "launcher",
         )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from orchestrator.factories.new_files_cursor import parse_lookback
 from worker.spec import ImportSpec
 
 #: ``asset_kwargs`` keys the factory sets itself; passing them would silently fight the spec.
@@ -20,6 +22,10 @@ DEFAULT_MAX_PARTITIONS_PER_RUN = 30
 #: The resource key of the worker launcher the asset and the clean-up job use.
 DEFAULT_LAUNCHER_RESOURCE_KEY = "launcher"
 
+#: How far back in time the new-files sensor re-lists a sortable layout to notice re-uploads
+#: (for a daily layout: yesterday and today); see docs/orchestrator.md, "The new-files sensor".
+DEFAULT_SENSOR_LOOKBACK = "1d"
+
 
 @dataclass(kw_only=True, frozen=True)
 class IntervalGCSAsset(ImportSpec):
@@ -33,11 +39,17 @@ class IntervalGCSAsset(ImportSpec):
     ``max_partitions_per_run``: a backfill is split into runs of at most this many
     partitions (``BackfillPolicy.multi_run``); ``None`` runs any backfill as one run.
     ``launcher_resource_key``: the ``WorkerLauncher`` resource the asset launches with.
+    ``sensor_lookback``: a duration (``"6h"``, ``"1d"``, ``"36h"``, ``"7d"``, ``"30m"``; units
+    m, h, d, w): for a sortable layout, each pass of the new-files sensor starts at the interval
+    containing the earlier of ``now - sensor_lookback`` and the interval after the newest one it
+    requested, so a re-upload into an interval that began within the look-back is requested
+    again and an older one is not (it needs a run of that partition).
     """
 
     asset_kwargs: dict[str, Any] = field(default_factory=dict)
     max_partitions_per_run: int | None = DEFAULT_MAX_PARTITIONS_PER_RUN
     launcher_resource_key: str = DEFAULT_LAUNCHER_RESOURCE_KEY
+    sensor_lookback: str = DEFAULT_SENSOR_LOOKBACK
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,3 +68,13 @@ class IntervalGCSAsset(ImportSpec):
         key = self.launcher_resource_key
         if not isinstance(key, str) or not key.isidentifier():
             self._fail("launcher_resource_key", f"is {key!r}", "give a resource key such as 'launcher'")
+        try:
+            parse_lookback(self.sensor_lookback)
+        except ValueError:
+            self._fail("sensor_lookback", f"is {self.sensor_lookback!r}",
+                       "give a duration such as '1d', '36h' or '30m' (whole numbers of m, h, d or w)")
+
+    @property
+    def sensor_lookback_delta(self) -> timedelta:
+        """``sensor_lookback`` as a :class:`~datetime.timedelta`."""
+        return parse_lookback(self.sensor_lookback)

@@ -118,7 +118,9 @@ def interval_gcs_import_asset(
     # after @asset checked the group name: the source asset shares it
     source = gcs_source_spec(spec, group_name=spec.asset_kwargs.get("group_name"))
     clean_up_job, clean_up_sensor = build_clean_up(spec, key, launcher_resource_key=resource_key)
-    new_files_sensor = build_new_files_sensor(spec, asset_key=key, partitions_def=partitions_def)
+    new_files_sensor = build_new_files_sensor(
+        spec, asset_key=key, partitions_def=partitions_def, lookback=spec.sensor_lookback_delta
+    )
     checks, freshness_sensor = freshness_checks(spec, gcs_asset)
     return AssetFactoryResponse(
         assets=[gcs_asset, source],

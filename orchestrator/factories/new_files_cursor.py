@@ -11,12 +11,20 @@ Two layouts:
 - *sortable*: ``file_match`` starts with the ``interval_timestamp`` group and the
   timestamp format is fixed-width, most significant field first (``%Y-%m-%d``,
   ``%Y-%m-%dT%H``, ``%Y%m%d`` ...), so name order is time order. A pass then starts
-  at ``start_offset = path_base/<timestamp of the newest requested interval minus
-  lookback intervals>``: a tick lists only recent objects, not the whole prefix.
-  While a long pass is cut by the bound, intervals older than the newest one seen
-  are already complete and are requested at once.
+  at ``start_offset = path_base/<timestamp of an interval start>``: the interval
+  containing the earlier of (a) the start of the interval right after the newest one
+  ever requested (new intervals are always found, however far behind ``now`` the
+  newest one is) and (b) ``now - lookback`` (a re-upload into an interval that began
+  within the look-back of ``now`` is noticed), never before the spec's effective
+  start; with nothing requested yet, the effective start. A tick lists only recent
+  objects, not the whole prefix, and a re-upload into an older interval is not
+  noticed (it needs a run of that partition). While a long pass is cut by the
+  bound, intervals older than the newest one seen are already complete and are
+  requested at once.
 - otherwise every pass lists the whole prefix, resuming across ticks with
   ``start_offset`` at the last name listed; requests are made when the pass ends.
+
+:func:`parse_lookback` reads the look-back setting (``"1d"``, ``"36h"``, ``"30m"``, ...).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker.intervals import Interval, as_utc, parse_iso
+from worker.intervals import as_utc, parse_iso
 from worker.matching import ObjectInfo, match_objects
 from worker.spec import TIMESTAMP_GROUP, ImportSpec
 
@@ -56,7 +64,7 @@ class NewFilesCursor:
 
     #: interval start (ISO) -> digest of its objects when it was last requested
     digests: dict[str, str] = field(default_factory=dict)
-    #: newest interval start (ISO) ever requested; a sortable pass starts ``lookback`` intervals before it
+    #: newest interval start (ISO) ever requested; a sortable pass starts no later than the interval after it
     newest: str | None = None
     #: a pass in progress: the last name listed (the next tick resumes after it)
     scan_after: str | None = None
@@ -121,6 +129,30 @@ class ListingPlan:
     scan_from: str | None
 
 
+_LOOKBACK_PART = re.compile(r"(\d+)([mhdw])")
+_LOOKBACK_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_lookback(text: str) -> timedelta:
+    """``"1d"``, ``"36h"``, ``"30m"``, ``"2w"``, ``"1d12h"`` as a :class:`~datetime.timedelta`.
+
+    Whole numbers followed by ``m`` (minutes), ``h`` (hours), ``d`` (days) or ``w`` (weeks),
+    lowercase, one or more of them, no spaces; ``"0m"`` is a zero look-back.
+
+    Raises:
+        ValueError: ``text`` is not such a duration.
+    """
+    if not isinstance(text, str) or not text or _LOOKBACK_PART.sub("", text):
+        raise ValueError(f"not a duration: {text!r}")
+    total = timedelta()
+    try:
+        for number, unit in _LOOKBACK_PART.findall(text):
+            total += timedelta(**{_LOOKBACK_UNITS[unit]: int(number)})
+    except OverflowError:
+        raise ValueError(f"too long a duration: {text!r}") from None
+    return total
+
+
 def is_sortable(spec: ImportSpec) -> bool:
     """Whether object names sort in interval order (so ``start_offset`` can skip old intervals)."""
     pattern = spec.file_match.removeprefix("^")
@@ -130,28 +162,31 @@ def is_sortable(spec: ImportSpec) -> bool:
     return bool(directives) and tuple(directives) == _ORDERED_DIRECTIVES[: len(directives)]
 
 
-def step_back(interval: Interval, start: datetime, count: int) -> datetime:
-    """The start of the interval ``count`` intervals before the one starting at ``start``."""
-    start = interval.floor(start)
-    for _ in range(count):
-        start = interval.floor(start - timedelta(seconds=1))
-    return start
-
-
 def offset_for(spec: ImportSpec, interval_start: datetime) -> str:
     """The smallest object name of a sortable layout whose interval is ``interval_start`` or later."""
     return spec.object_prefix + as_utc(interval_start).strftime(spec.effective_timestamp_format)
 
 
-def plan_listing(spec: ImportSpec, cursor: NewFilesCursor, *, lookback_intervals: int) -> ListingPlan:
-    """Where to start listing this tick: resume a pass in progress, or begin a new one."""
+def plan_listing(spec: ImportSpec, cursor: NewFilesCursor, *, now: datetime, lookback: timedelta) -> ListingPlan:
+    """Where to start listing this tick: resume a pass in progress, or begin a new one.
+
+    A new pass of a sortable layout starts at the interval containing the earlier of the start
+    of the interval after ``cursor.newest`` and ``now - lookback``, never before the spec's
+    effective start; with no ``newest`` yet, at the effective start. Other layouts list the
+    whole prefix.
+    """
     if cursor.scan_after is not None:
         return ListingPlan(start_offset=cursor.scan_after, skip_through=cursor.scan_after, scan_from=cursor.scan_from)
     if not is_sortable(spec):
         return ListingPlan(start_offset=None, skip_through=None, scan_from=None)
     first = spec.effective_start
     if cursor.newest is not None:
-        first = max(first, step_back(spec.interval, parse_iso(cursor.newest), lookback_intervals))
+        after_newest = spec.interval.next_start(parse_iso(cursor.newest))
+        try:
+            recent = spec.interval.floor(as_utc(now) - lookback)
+        except OverflowError:  # a look-back longer than the calendar: from the effective start
+            recent = first
+        first = max(first, min(after_newest, recent))
     offset = offset_for(spec, first)
     return ListingPlan(start_offset=offset, skip_through=None, scan_from=offset)
 
@@ -199,7 +234,7 @@ def fold_tick(
     else:
         decided = list(pending)
         if sortable:
-            # keep only the intervals this pass covered: the cursor stays as small as the lookback
+            # keep only the intervals this pass covered: the cursor stays as small as the look-back
             floor = None
             if plan.scan_from is not None:
                 floor_text = plan.scan_from[len(spec.object_prefix):]

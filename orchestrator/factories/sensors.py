@@ -1,32 +1,107 @@
 """The new-files sensor: request the partitions whose files appeared or changed in GCS.
 
-It runs in the sensor daemon, so a tick stays light: it lists names and generations
-only (``worker.matching.list_objects`` asks for ``items(name,generation,size,updated),
-nextPageToken``), reads no object, starts at a ``start_offset`` when names sort by
-time, and stops after ``max_objects_per_tick`` names (the next tick resumes there).
-The grouping of names into intervals is the worker's own ``match_objects``.
+It runs in the sensor daemon, so a tick stays light: it sends ``objects.list`` requests only
+(names, generations and sizes: ``fields=worker.matching.LIST_FIELDS``, 1,000 names a page),
+reads no object, starts at a ``start_offset`` when names sort by time (from the interval
+containing the earlier of ``now - sensor_lookback`` and the interval after the newest one
+requested, see :func:`~orchestrator.factories.new_files_cursor.plan_listing`), and reads at
+most ``max_objects_per_tick`` names: the listing asks GCS for ``max_results`` names, so a tick
+makes ceil(bound / 1,000) requests at most and none past the bound; whether more names follow
+is the last page's ``nextPageToken`` (the next tick resumes at the last name). The client's
+background bucket-metadata fetch (google-cloud-storage 3.x GETs the bucket on its first call
+for tracing attributes) is turned off, so a tick sends no bucket GET. The grouping of names
+into intervals is the worker's own ``match_objects``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 from dagster_gcp import GCSResource
+from google.api_core import exceptions as gexc
 
-from orchestrator.factories.new_files_cursor import NewFilesCursor, fold_tick, plan_listing
+from orchestrator.factories.config import DEFAULT_SENSOR_LOOKBACK
+from orchestrator.factories.new_files_cursor import ListingPlan, NewFilesCursor, fold_tick, parse_lookback, plan_listing
 from orchestrator.factories.partitions import partition_key_for
-from worker.matching import list_objects
+from worker.errors import explain_gcs_error
+from worker.matching import LIST_FIELDS, ObjectInfo
 from worker.spec import ImportSpec
 
 #: Names listed per tick at most (GCS returns 1,000 per page: 10 list calls).
 DEFAULT_MAX_OBJECTS_PER_TICK = 10_000
-#: Sortable layouts: a pass starts this many intervals before the newest requested one, so a
-#: re-upload into one of the last few intervals is noticed; older re-uploads need a manual run.
-DEFAULT_LOOKBACK_INTERVALS = 7
+#: Names per ``objects.list`` page (the GCS maximum).
+PAGE_SIZE = 1000
+#: Sortable layouts: a pass re-lists at least this far back from now, so a re-upload into an interval
+#: that began within it is noticed; older re-uploads need a run of that partition.
+DEFAULT_LOOKBACK: timedelta = parse_lookback(DEFAULT_SENSOR_LOOKBACK)
 DEFAULT_MINIMUM_INTERVAL_SECONDS = 120
 #: Tag on runs this sensor requests (value: the interval's object count and newest generation).
 TRIGGER_TAG = "gcs_import/trigger"
+
+
+def listing_client(project: str | None) -> Any:
+    """dagster-gcp's ``google.cloud.storage.Client`` for ``project``, without its background bucket GET."""
+    return without_bucket_metadata_fetch(GCSResource(project=project).get_client())
+
+
+def without_bucket_metadata_fetch(client: Any) -> Any:
+    """``client`` with google-cloud-storage's bucket-metadata cache turned off; returns ``client``.
+
+    google-cloud-storage 3.x keeps a per-client bucket-metadata cache for its tracing attributes:
+    the first call on a bucket queues a background ``GET /b/{bucket}`` (which the sensor's
+    read-only identity may even be refused). A new client each tick made that GET each tick;
+    without the cache a tick sends ``objects.list`` requests only. (The library's process-wide
+    switch is the environment variable ``DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA=true``.)
+    """
+    if getattr(client, "_bucket_metadata_cache", None) is not None:
+        client._bucket_metadata_cache = None
+    return client
+
+
+def list_for_tick(
+    client: Any, spec: ImportSpec, plan: ListingPlan, *, max_objects: int, page_size: int = PAGE_SIZE
+) -> tuple[list[ObjectInfo], bool]:
+    """This tick's names in name order, and whether more names follow them.
+
+    Lists from ``plan.start_offset`` asking GCS for ``max_objects`` names at most
+    (``max_results``: the last page asks for what is left, and no request is made past the
+    bound), so a tick makes ceil(max_objects / page_size) requests at most. A resumed pass
+    starts at the last name listed (``start_offset`` is inclusive): GCS returns that name
+    again, it counts against the bound and is dropped (``plan.skip_through``), so a resumed
+    tick yields ``max_objects - 1`` new names at most (``max_objects`` is 2 or more, so a
+    pass always moves on). The listing is truncated when the last page has a
+    ``nextPageToken``. A server that ignores ``maxResults`` and ``startOffset``
+    (gcp-storage-emulator: one page of every name) gets the same result: names before
+    the offset are dropped, and a new name past the bound marks the listing truncated.
+
+    Raises:
+        WorkerError: the bucket is missing or not readable (names the bucket).
+    """
+    listed: list[ObjectInfo] = []
+    more = False
+    try:
+        iterator = client.list_blobs(
+            spec.gcs_bucket(client),
+            prefix=spec.object_prefix or None,
+            start_offset=plan.start_offset,
+            fields=LIST_FIELDS,
+            page_size=page_size,
+            max_results=max_objects,
+        )
+        for blob in iterator:
+            if plan.start_offset is not None and blob.name < plan.start_offset:
+                continue  # only a server that ignores startOffset returns these
+            if plan.skip_through is not None and blob.name <= plan.skip_through:
+                continue
+            if len(listed) >= max_objects:
+                more = True  # only a server that ignores maxResults gets here: the name is already in hand
+                break
+            listed.append(ObjectInfo(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0)))
+    except gexc.GoogleAPIError as exc:
+        raise explain_gcs_error(exc, bucket=spec.bucket_name, action=f"listing {spec.object_prefix or '/'}") from exc
+    return listed, more or iterator.next_page_token is not None
 
 
 def build_new_files_sensor(
@@ -34,8 +109,8 @@ def build_new_files_sensor(
     *,
     asset_key: dg.AssetKey,
     partitions_def: dg.TimeWindowPartitionsDefinition,
+    lookback: timedelta = DEFAULT_LOOKBACK,
     max_objects_per_tick: int = DEFAULT_MAX_OBJECTS_PER_TICK,
-    lookback_intervals: int = DEFAULT_LOOKBACK_INTERVALS,
     minimum_interval_seconds: int = DEFAULT_MINIMUM_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -43,8 +118,15 @@ def build_new_files_sensor(
 
     The run key is ``{partition}:g{newest generation}:{digest of names and generations}``,
     so a re-upload (a new generation) requests the partition again and an unchanged
-    partition is never requested twice.
+    partition is never requested twice. ``lookback`` is the spec's ``sensor_lookback``
+    (see :func:`~orchestrator.factories.new_files_cursor.plan_listing`); ``max_objects_per_tick``
+    bounds the names one tick lists (2 or more: a resumed tick re-reads the last name).
     """
+    if isinstance(max_objects_per_tick, bool) or not isinstance(max_objects_per_tick, int) or max_objects_per_tick < 2:
+        raise ValueError(f"max_objects_per_tick is {max_objects_per_tick!r}: give 2 or more "
+                         "(a resumed listing re-reads the last name of the tick before)")
+    if not isinstance(lookback, timedelta) or lookback < timedelta(0):
+        raise ValueError(f"lookback is {lookback!r}: give a timedelta of 0 or more, e.g. timedelta(days=1)")
 
     @dg.sensor(
         name=f"{spec.name}_new_files_sensor",
@@ -57,23 +139,14 @@ def build_new_files_sensor(
         ),
     )
     def new_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        now = datetime.now(UTC)
         cursor = NewFilesCursor.from_json(context.cursor)
-        plan = plan_listing(spec, cursor, lookback_intervals=lookback_intervals)
+        plan = plan_listing(spec, cursor, now=now, lookback=lookback)
         # dagster-gcp's client (Application Default Credentials: on GKE the code server's Workload Identity,
         # read-only on the buckets, see k8s/rbac.yaml; the emulator when STORAGE_EMULATOR_HOST is set).
-        client = GCSResource(project=spec.project_id).get_client()
-        listed = []
-        truncated = False
-        for obj in list_objects(client, spec, start_offset=plan.start_offset):
-            if plan.skip_through is not None and obj.name <= plan.skip_through:
-                continue
-            if len(listed) >= max_objects_per_tick:
-                truncated = True
-                break
-            listed.append(obj)
-        changes, next_cursor, unparseable = fold_tick(
-            spec, cursor, plan, listed, truncated=truncated, now=datetime.now(UTC)
-        )
+        client = listing_client(spec.project_id)
+        listed, truncated = list_for_tick(client, spec, plan, max_objects=max_objects_per_tick)
+        changes, next_cursor, unparseable = fold_tick(spec, cursor, plan, listed, truncated=truncated, now=now)
         context.log.info(
             f"listed {len(listed)} names from {plan.start_offset or spec.object_prefix or '/'}"
             f"{' (bound reached; the next tick resumes)' if truncated else ''}; "
