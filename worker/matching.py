@@ -18,17 +18,20 @@ from worker.intervals import parse_interval_start
 from worker.spec import TIMESTAMP_GROUP, ImportSpec
 
 #: Only what matching, loading and retention need; keeps listing responses small.
-LIST_FIELDS = "items(name,generation,size,updated),nextPageToken"
+LIST_FIELDS = "items(name,generation,size),nextPageToken"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class ObjectInfo:
-    """One GCS object as listed: its name and the metadata the worker uses."""
+    """One GCS object as listed: its name, generation and size, nothing else.
+
+    An interval can hold tens of thousands of objects and the worker keeps one of these
+    for each (about 150 bytes with its name), never the client's ``Blob``.
+    """
 
     name: str
     generation: int
     size: int
-    updated: datetime | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -108,8 +111,7 @@ def list_objects(
         for page in pages:
             for blob in page:
                 count += 1
-                yield ObjectInfo(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0),
-                                 updated=blob.updated)
+                yield ObjectInfo(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0))
             if on_page is not None:
                 on_page(count)
     except Exception as exc:

@@ -25,6 +25,7 @@ from google.api_core import exceptions as gexc
 from orchestrator.factories.config import DEFAULT_SENSOR_LOOKBACK
 from orchestrator.factories.new_files_cursor import ListingPlan, NewFilesCursor, fold_tick, parse_lookback, plan_listing
 from orchestrator.factories.partitions import partition_key_for
+from worker.clients import without_bucket_metadata_fetch
 from worker.errors import explain_gcs_error
 from worker.matching import LIST_FIELDS, ObjectInfo
 from worker.spec import ImportSpec
@@ -44,20 +45,6 @@ TRIGGER_TAG = "gcs_import/trigger"
 def listing_client(project: str | None) -> Any:
     """dagster-gcp's ``google.cloud.storage.Client`` for ``project``, without its background bucket GET."""
     return without_bucket_metadata_fetch(GCSResource(project=project).get_client())
-
-
-def without_bucket_metadata_fetch(client: Any) -> Any:
-    """``client`` with google-cloud-storage's bucket-metadata cache turned off; returns ``client``.
-
-    google-cloud-storage 3.x keeps a per-client bucket-metadata cache for its tracing attributes:
-    the first call on a bucket queues a background ``GET /b/{bucket}`` (which the sensor's
-    read-only identity may even be refused). A new client each tick made that GET each tick;
-    without the cache a tick sends ``objects.list`` requests only. (The library's process-wide
-    switch is the environment variable ``DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA=true``.)
-    """
-    if getattr(client, "_bucket_metadata_cache", None) is not None:
-        client._bucket_metadata_cache = None
-    return client
 
 
 def list_for_tick(

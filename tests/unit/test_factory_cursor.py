@@ -29,6 +29,7 @@ from orchestrator.factories.new_files_cursor import (
 )
 from orchestrator.factories.partitions import partitions_def_for
 from orchestrator.factories.sensors import build_new_files_sensor, list_for_tick
+from worker.clients import without_bucket_metadata_fetch
 from worker.matching import ObjectInfo
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -113,7 +114,7 @@ def tick(s, cursor, objects, *, bound=10_000, lookback=timedelta(days=7), now=NO
     """One tick as the sensor runs it: plan, list (the sensor's own listing, against FakeGCS), fold."""
     plan = plan_listing(s, cursor, now=now, lookback=lookback)
     gcs = FakeGCS(objects)
-    listed, truncated = list_for_tick(sensors_module.without_bucket_metadata_fetch(gcs.client()), s, plan,
+    listed, truncated = list_for_tick(without_bucket_metadata_fetch(gcs.client()), s, plan,
                                       max_objects=bound)
     assert len(gcs.list_requests()) <= -(-bound // 1000)
     changes, nxt, unparseable = fold_tick(s, cursor, plan, listed, truncated=truncated, now=now)
@@ -331,7 +332,7 @@ def test_listing_stops_at_the_bound_without_another_request() -> None:
     s = spec(file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/part-\d+\.parquet")
     files = [obj(f"2024-05-{d:02d}", name=f"part-{p:03d}.parquet") for d in range(1, 6) for p in range(500)]
     gcs = FakeGCS(files)
-    client = sensors_module.without_bucket_metadata_fetch(gcs.client())
+    client = without_bucket_metadata_fetch(gcs.client())
     first = plan_listing(s, NewFilesCursor(), now=NOW, lookback=timedelta(days=1))
     listed, truncated = list_for_tick(client, s, first, max_objects=1200)
     # ceil(1200 / 1000) requests: a full page, then only what is left of the bound; none past it
@@ -360,7 +361,7 @@ def test_listing_bounded_by_a_server_that_ignores_max_results_and_start_offset()
     s = spec(file_match=r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/part-\d+\.parquet")
     files = [obj(f"2024-05-{d:02d}", name=f"part-{p:03d}.parquet") for d in range(1, 4) for p in range(4)]
     gcs = FakeGCS(files, paging=False)
-    client = sensors_module.without_bucket_metadata_fetch(gcs.client())
+    client = without_bucket_metadata_fetch(gcs.client())
     plan = plan_listing(s, NewFilesCursor(), now=NOW, lookback=timedelta(days=1))
     listed, truncated = list_for_tick(client, s, plan, max_objects=5)
     assert listed == files[:5] and truncated
