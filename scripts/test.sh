@@ -17,6 +17,11 @@ if [ "${CI:-}" = "true" ] || { [ "${WITH_DOCKER:-1}" != 0 ] && { [ "$(id -u)" = 
   else echo "test.sh: scripts/docker-up.sh failed; the Docker tests will skip" >&2; fi
 fi
 .venv/bin/python -m pytest "$@"
+# The benchmark suite in its quick mode (small sizes, a few minutes; the published figures in
+# docs/benchmarks/ come from the full run): in CI it must complete, so its code cannot rot.
+if [ "${CI:-}" = "true" ] || [ "${WITH_BENCHMARKS:-0}" = 1 ]; then
+  .venv/bin/python -m localdev.benchmarks --quick --out .local/benchmarks-ci
+fi
 # The UI screenshots (headless Debian chromium over the demo): in CI, into .local/ so the committed
 # docs/screenshots/ stay as they are; the run fails when a page does not show what it should.
 if [ "${CI:-}" = "true" ] || [ "${WITH_SCREENSHOTS:-0}" = 1 ]; then

@@ -417,16 +417,24 @@ class Ledger:
         self._query(sql, params, action="sealing intervals before retention deletes")
 
     def mark_deleted(self, objects: Iterable[LoadedObject], *, deleted_at: datetime) -> None:
-        """Stamp ``deleted_at`` on the given (name, generation) rows (in chunks of :data:`LEDGER_CHUNK`)."""
+        """Stamp ``deleted_at`` on the given (name, generation) rows (in chunks of :data:`LEDGER_CHUNK`).
+
+        The statement names the objects' intervals too, so BigQuery reads only those partitions
+        of the ledger (it is partitioned by ``interval_start``), not every interval of the asset.
+        """
+        objects = list(objects)
         keys = sorted({f"{obj.name}#{obj.generation}" for obj in objects})
+        intervals = sorted({obj.interval_start for obj in objects})
         sql = (
             f"UPDATE {quote_table(self._table_id)} SET deleted_at = @deleted_at "
-            "WHERE asset = @asset AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
+            "WHERE asset = @asset AND interval_start IN UNNEST(@intervals) "
+            "AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
         )
         for i in range(0, len(keys), LEDGER_CHUNK):
             params = [
                 bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", deleted_at),
                 bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+                bigquery.ArrayQueryParameter("intervals", "TIMESTAMP", intervals),
                 bigquery.ArrayQueryParameter("keys", "STRING", keys[i : i + LEDGER_CHUNK]),
             ]
             self._query(sql, params, action="recording deletions in the load ledger")

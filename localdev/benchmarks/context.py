@@ -45,28 +45,44 @@ class Bench:
 
 @dataclass(frozen=True)
 class Measured:
-    """A child process's peak RSS (MiB, of exactly that process), wall seconds and stdout."""
+    """A child process's wall seconds and stdout, and its own peak RSS in MiB when it was measured."""
 
-    peak_rss_mib: float
     seconds: float
     stdout: str
+    peak_rss_mib: float | None = None
 
 
 def run_measured(command: list[str], *, env: dict[str, str], cwd: Path | None = None) -> Measured:
-    """Run ``command`` and measure it with ``wait4`` (the peak RSS is the child's own, not its children's).
+    """Run ``command``; return its wall time and stdout.
+
+    A ``python -m MODULE ...`` command runs under :mod:`localdev.benchmarks.peak_rss`, which
+    reports the process's own peak RSS (``VmHWM``).
 
     Raises:
         RuntimeError: the command failed (with the tail of its stderr).
     """
+    from localdev.benchmarks.peak_rss import MARKER
+
+    if len(command) > 2 and command[1] == "-m":
+        command = [command[0], "-m", "localdev.benchmarks.peak_rss", *command[2:]]
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        code = subprocess.run(command, env=env, stdout=out, stderr=err, text=True, cwd=cwd, check=False).returncode
         seconds = time.monotonic() - started
-        code = os.waitstatus_to_exitcode(status)
-        proc.returncode = code
         out.seek(0)
         err.seek(0)
+        stderr = err.read()
         if code != 0:
-            raise RuntimeError(f"{' '.join(command[:4])} ... exited with {code}: {err.read()[-3000:]}")
-        return Measured(peak_rss_mib=usage.ru_maxrss / 1024, seconds=seconds, stdout=out.read())
+            raise RuntimeError(f"{' '.join(command[:5])} ... exited with {code}: {stderr[-3000:]}")
+        peaks = [float(line[len(MARKER):]) for line in stderr.splitlines() if line.startswith(MARKER)]
+        return Measured(seconds=seconds, stdout=out.read(), peak_rss_mib=peaks[-1] if peaks else None)
+
+
+def proxied_env(bench: Bench, *, gcs_endpoint: str | None = None, bigquery_endpoint: str | None = None) -> dict[str, str]:
+    """``bench.env`` with the GCS and/or BigQuery endpoint replaced (by a counting proxy's)."""
+    env = bench.env
+    if gcs_endpoint:
+        env["STORAGE_EMULATOR_HOST"] = gcs_endpoint
+    if bigquery_endpoint:
+        env["BIGQUERY_EMULATOR_HOST"] = bigquery_endpoint
+    return env

@@ -34,6 +34,17 @@ class Figure:
         return self.value <= self.goal if self.goal_is is GoalIs.MAX else self.value >= self.goal
 
 
+def format_value(value: float) -> str:
+    """``value`` for a table: whole numbers with thousands separators, others to 2-3 significant places."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
@@ -70,9 +81,9 @@ def write_results(figures: list[Figure], *, out_dir: Path, quick: bool, notes: l
         "|---|---:|---|---|---|---|",
     ]
     for f in figures:
-        goal = f"{f.goal_is.value} {f.goal:g}" if f.goal is not None and f.goal_is else ""
+        goal = f"{f.goal_is.value} {format_value(f.goal)}" if f.goal is not None and f.goal_is else ""
         met = {True: "yes", False: "**no**", None: ""}[f.met]
-        lines.append(f"| `{f.id}` | {f.value:,.3g} | {f.unit} | {goal} | {met} | {f.how} |")
+        lines.append(f"| `{f.id}` | {format_value(f.value)} | {f.unit} | {goal} | {met} | {f.how} |")
     if notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
     md_path = out_dir / "results.md"
