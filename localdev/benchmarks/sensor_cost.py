@@ -131,10 +131,17 @@ def measure(bench: Bench) -> list[Figure]:
                       f"quiet tick {quiet.list_requests} list + {quiet.other_requests} other requests, "
                       f"{quiet.seconds_outside_http * 1000:.0f} ms outside HTTP; bare listing {bare_by_size[size]} requests",
                       flush=True)
+            # one new interval, then a re-upload inside the look-back, then one outside it
+            seed_objects(bench.svc.gcs_root, bucket, _files(last_day + timedelta(days=1), per_interval_sparse))
+            new = probe.tick()
+            # steady state: the newest interval (yesterday) requested, nothing new since
+            quiet = probe.tick()
+            print(f"  sensor, sparse, {total:>7} objects, steady state: quiet tick {quiet.list_requests} list + "
+                  f"{quiet.other_requests} other requests, {quiet.seconds_outside_http * 1000:.0f} ms outside HTTP", flush=True)
             figures += [
                 Figure(id=f"sensor_list_requests_{label}_nothing_new", value=quiet.list_requests, unit="requests",
                        goal=2, goal_is=GoalIs.MAX,
-                       how=f"objects.list requests of one quiet tick over {total:,} objects, "
+                       how=f"objects.list requests of one quiet tick over {total:,} objects (yesterday requested, nothing new), "
                            f"{per_interval_sparse} files per daily interval"),
                 Figure(id=f"sensor_other_requests_{label}_nothing_new", value=quiet.other_requests, unit="requests",
                        goal=0, goal_is=GoalIs.MAX, how="requests other than objects.list in that tick (bucket metadata, ...)"),
@@ -144,9 +151,6 @@ def measure(bench: Bench) -> list[Figure]:
                        how="objects.list requests of listing the whole prefix once (a sensor without a cursor, per tick)"),
             ]
 
-            # one new interval, then a re-upload inside the look-back, then one outside it
-            seed_objects(bench.svc.gcs_root, bucket, _files(last_day + timedelta(days=1), per_interval_sparse))
-            new = probe.tick()
             seed_objects(bench.svc.gcs_root, bucket, _files(last_day + timedelta(days=1), 1, body=b"v\ny\n"),
                          generation=2_000_000_000_000_000)
             reupload = probe.tick()
@@ -167,7 +171,7 @@ def measure(bench: Bench) -> list[Figure]:
 
             # dense layout
             dense_intervals = total // per_interval_dense
-            dense_first = last_day - timedelta(days=dense_intervals - 1)
+            dense_first = today - timedelta(days=dense_intervals)  # the newest interval is yesterday's
             bucket = bench.new_bucket("bench-sensor-dense").name
             for position in range(dense_intervals):
                 seed_objects(bench.svc.gcs_root, bucket, _files(dense_first + timedelta(days=position), per_interval_dense))
