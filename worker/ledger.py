@@ -5,7 +5,9 @@ the interval's row count, raw table and load time. It is the only source of trut
 for skipping unchanged intervals and for retention (which deletes nothing the
 ledger does not list). It lives in the raw dataset as ``_gcs_import_ledger``.
 
-Rows for an interval are written with one MERGE statement (atomic in BigQuery). Rows of
+Rows for an interval are written with one MERGE statement (atomic in BigQuery) unless they
+do not fit one request (more than 10,000 objects, or about 4 MB of names: see
+:func:`Ledger.record_interval`). Rows of
 objects retention deleted are never removed, and an interval's seal (written by
 retention before its first delete) is never lost, whatever runs concurrently.
 """
@@ -56,33 +58,47 @@ LEDGER_CHUNK_BYTES = 4_000_000
 #: job_id]``. As ARRAY<STRUCT> query parameters every entry became five parameter objects and five JSON
 #: objects in the request (and again in the response that echoes it): about 6 KB of worker memory per
 #: object, 60 MB for 10,000 (measured by ``python -m localdev.benchmarks``). As one string an entry
-#: costs its JSON text. The generation travels as a string (JSON numbers are doubles).
+#: costs its JSON text. The generation travels as a string (JSON numbers are doubles). PARSE_JSON makes
+#: the elements JSON values, so JSON_VALUE reads each name exactly, whatever characters it holds.
 _ENTRIES_SQL = (
     "(SELECT JSON_VALUE(j, '$[0]') AS object_name, CAST(JSON_VALUE(j, '$[1]') AS INT64) AS generation, "
     "CAST(JSON_VALUE(j, '$[2]') AS INT64) AS size_bytes, JSON_VALUE(j, '$[3]') AS job_id "
-    "FROM UNNEST(JSON_QUERY_ARRAY(@entries)) AS j)"
+    "FROM UNNEST(JSON_QUERY_ARRAY(PARSE_JSON(@entries))) AS j)"
 )
 
 
+def wire_bytes(text: str) -> int:
+    """Bytes ``text`` takes inside a request body: the client JSON-encodes it with ``ensure_ascii``,
+    so a non-ASCII character costs 6-12 bytes and a quote or backslash 2 (without the quotes)."""
+    return len(json.dumps(text)) - 2
+
+
+def bounded_chunks(texts: Iterable[str], *, separator_bytes: int) -> list[list[str]]:
+    """``texts`` in order, cut into chunks of at most :data:`LEDGER_CHUNK` items whose request bytes
+    (each item's :func:`wire_bytes` plus ``separator_bytes``) stay within :data:`LEDGER_CHUNK_BYTES`."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        length = wire_bytes(text) + separator_bytes
+        if chunks[-1] and (len(chunks[-1]) >= LEDGER_CHUNK or size + length > LEDGER_CHUNK_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(text)
+        size += length
+    return chunks
+
+
 def entry_chunks(entries: Sequence[LedgerEntry]) -> list[str]:
-    """``entries`` as ``@entries`` values: JSON arrays of at most LEDGER_CHUNK entries and LEDGER_CHUNK_BYTES.
+    """``entries`` as ``@entries`` values: JSON arrays of at most LEDGER_CHUNK entries, each within
+    LEDGER_CHUNK_BYTES as sent (:func:`wire_bytes`, brackets and commas included).
 
     Always at least one chunk (``"[]"`` for no entries), so a statement that also removes
     other rows runs once even for an empty interval.
     """
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for e in entries:
-        text = json.dumps([e.name, str(e.generation), e.size, e.job_id], ensure_ascii=False, separators=(",", ":"))
-        length = len(text.encode()) + 1
-        if current and (len(current) >= LEDGER_CHUNK or size + length > LEDGER_CHUNK_BYTES):
-            chunks.append("[" + ",".join(current) + "]")
-            current, size = [], 0
-        current.append(text)
-        size += length
-    chunks.append("[" + ",".join(current) + "]")
-    return chunks
+    texts = (json.dumps([e.name, str(e.generation), e.size, e.job_id], ensure_ascii=False, separators=(",", ":"))
+             for e in entries)
+    # one comma per entry counts the brackets' two bytes too (n entries: n - 1 commas + 2 brackets)
+    return ["[" + ",".join(chunk) + "]" for chunk in bounded_chunks(texts, separator_bytes=1)]
 
 
 def _entries_param(chunk: str) -> bigquery.ScalarQueryParameter:
@@ -310,7 +326,8 @@ class Ledger:
         a seal written by a concurrent retention is never lost); recorded rows missing from
         ``entries`` are removed, except rows of objects retention deleted, which are kept forever.
 
-        Up to :data:`LEDGER_CHUNK` entries this is one atomic MERGE. Larger intervals are written
+        When the entries fit one chunk (:func:`entry_chunks`: up to :data:`LEDGER_CHUNK` entries and
+        :data:`LEDGER_CHUNK_BYTES` as sent) this is one atomic MERGE. Larger intervals are written
         in chunks (each request stays far below BigQuery's 10 MB limit), then the interval's rows
         this write did not touch are removed: a crash in between leaves extra rows of objects that
         are either still listed (the next import reloads, seeing the difference) or gone (retention
@@ -417,25 +434,24 @@ class Ledger:
         self._query(sql, params, action="sealing intervals before retention deletes")
 
     def mark_deleted(self, objects: Iterable[LoadedObject], *, deleted_at: datetime) -> None:
-        """Stamp ``deleted_at`` on the given (name, generation) rows (in chunks of :data:`LEDGER_CHUNK`).
+        """Stamp ``deleted_at`` on the given (name, generation) rows, in every interval that records them.
 
-        The statement names the objects' intervals too, so BigQuery reads only those partitions
-        of the ledger (it is partitioned by ``interval_start``), not every interval of the asset.
+        Deliberately not narrowed to the objects' intervals: a row of the same generation under
+        another interval (left by a spec change that regrouped the files) must be stamped too, or
+        that interval would stay open and a reload would replace its raw table without the deleted
+        file's rows. Keys go in chunks bounded like the entries (:func:`bounded_chunks`).
         """
-        objects = list(objects)
         keys = sorted({f"{obj.name}#{obj.generation}" for obj in objects})
-        intervals = sorted({obj.interval_start for obj in objects})
         sql = (
             f"UPDATE {quote_table(self._table_id)} SET deleted_at = @deleted_at "
-            "WHERE asset = @asset AND interval_start IN UNNEST(@intervals) "
-            "AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
+            "WHERE asset = @asset AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
         )
-        for i in range(0, len(keys), LEDGER_CHUNK):
+        # each ARRAY<STRING> element is sent as {"value": "..."} followed by ", "
+        for chunk in bounded_chunks(keys, separator_bytes=len('{"value": ""}, ')):
             params = [
                 bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", deleted_at),
                 bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
-                bigquery.ArrayQueryParameter("intervals", "TIMESTAMP", intervals),
-                bigquery.ArrayQueryParameter("keys", "STRING", keys[i : i + LEDGER_CHUNK]),
+                bigquery.ArrayQueryParameter("keys", "STRING", chunk),
             ]
             self._query(sql, params, action="recording deletions in the load ledger")
 

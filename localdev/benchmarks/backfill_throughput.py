@@ -3,8 +3,8 @@
 A single-run backfill is one run over the whole partition range (one worker for all intervals);
 a multi-run backfill is what Dagster's backfill daemon submits for ``BackfillPolicy.multi_run(30)``
 (the project's default): consecutive ranges of 30 partitions, one run each, here one after the
-other in one Dagster process. Each policy imports its own copy of the intervals, so both do the
-same first-load work.
+other in one Dagster process (so without the run launcher's per-run cost, a process or a pod
+per run). Each policy imports its own copy of the intervals, so both do the same first-load work.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def measure(bench: Bench) -> list[Figure]:
               flush=True)
         figures += [
             Figure(id=f"{name}_first_message_seconds", value=round(first, 3), unit="s",
-                   how=f"median seconds from the step's start to the worker's first Pipes message, {name} launcher"),
+                   how=f"median seconds from the step's start to the worker's first Pipes message, {name} launcher"
+                       + (" (mostly the channel's 5 s chunk interval, its default)" if "gcs" in name else "")),
             Figure(id=f"{name}_launch_overhead_seconds", value=round(step - base, 3), unit="s",
                    how=f"median step duration through Dagster Pipes ({name}) minus the worker run directly "
                        + ("with `docker run` (below 0: the launcher's Docker SDK calls start it faster than the CLI)"

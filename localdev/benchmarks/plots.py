@@ -43,7 +43,7 @@ def write_plots(plot_data: dict, *, out_dir: Path) -> list[Path]:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("objects in the bucket (100 per daily interval)")
-        ax.set_ylabel("GCS list requests per tick")
+        ax.set_ylabel("GCS requests per tick")
         ax.set_title("Sensor cost against bucket size")
         ax.legend(fontsize=8)
         written.append(_save(fig, out_dir / "sensor_requests_vs_bucket_size.png"))

@@ -1,7 +1,7 @@
 """Worker memory against the number of files in an interval (the worker never reads file data).
 
-Each interval holds N one-row CSV files; the worker imports it as a child process and its peak
-RSS is read by ``wait4``. The objects are listed from fake-gcs-server, which pages like GCS
+Each interval holds N one-row CSV files; the worker imports it as a child process and reports its
+own peak RSS (``VmHWM``, see :mod:`localdev.benchmarks.peak_rss`). The objects are listed from fake-gcs-server, which pages like GCS
 (1,000 names a page), so what the worker keeps per object is what grows.
 """
 

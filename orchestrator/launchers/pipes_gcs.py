@@ -77,8 +77,11 @@ def gcs_context_injector_and_reader(channel: PipesGCSChannel) -> tuple[PipesGCSC
     on GKE the code server's Workload Identity; the emulator when STORAGE_EMULATOR_HOST is set)."""
     from dagster_gcp import GCSResource
 
+    from worker.clients import without_bucket_metadata_fetch
+
     prefix = channel.clean_prefix()
-    client = ObjectsOnlyGCSClient(GCSResource(project=channel.project).get_client())
+    # no background bucket GET either: a prefix-conditioned object grant is all the channel needs
+    client = ObjectsOnlyGCSClient(without_bucket_metadata_fetch(GCSResource(project=channel.project).get_client()))
     injector = PipesGCSContextInjector(bucket=channel.bucket, client=client, key_prefix=f"{prefix}/context/")
     reader = PrefixedGCSMessageReader(
         prefix=prefix, bucket=channel.bucket, client=client, interval=channel.poll_interval_seconds

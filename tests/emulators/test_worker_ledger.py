@@ -158,3 +158,23 @@ def test_a_rewrite_of_the_same_generation_takes_its_new_job_id(bq_client, unique
     assert {r["object_name"]: r["job_id"] for r in ledger_rows(bq_client, ledger._spec)} == {"a": "job", "b": SKIPPED_JOB_ID}
     write(ledger, "a", "b")  # loaded again: no longer skipped
     assert {r["object_name"]: r["job_id"] for r in ledger_rows(bq_client, ledger._spec)} == {"a": "job", "b": "job"}
+
+
+def test_any_object_name_and_exact_figures_round_trip_through_the_ledger_statements(bq_client, unique_name):
+    """Entries travel as one JSON string (PARSE_JSON + JSON_VALUE in SQL): quotes, backslashes, control
+    characters, non-ASCII and 16-digit generations come back exactly, in the ledger and the pending record."""
+    ledger = ledger_for(bq_client, unique_name)
+    odd = ['dir/"quoted" name.csv', "back\\slash\\path.csv", "tab\tand\u0001control.csv", "ünïcödé/☃/😀.csv",
+           "$[0] and 'single' quotes.csv"]
+    entries = [LedgerEntry(name=n, generation=1_796_175_140_198_956 + i, size=5 * 2**40 + i, job_id=f"job_{i}")
+               for i, n in enumerate(odd)]
+    ledger.record_interval(interval_start=day(5), entries=entries, interval_rows=1, raw_table="raw",
+                           loaded_at=datetime.now(UTC), digest="d")
+    ledger.write_pending(interval_start=day(5), key="k|s", entries=entries, created_at=datetime.now(UTC))
+
+    rows = {r["object_name"]: r for r in ledger_rows(bq_client, ledger._spec)}
+    assert set(rows) == set(odd)
+    for e in entries:
+        assert (rows[e.name]["generation"], rows[e.name]["size_bytes"], rows[e.name]["job_id"]) == (e.generation, e.size, e.job_id)
+    pending = ledger.pending(start=day(5), end=day(6))[day(5)]["k|s"]
+    assert sorted((p.name, p.generation, p.size) for p in pending) == sorted((e.name, e.generation, e.size) for e in entries)

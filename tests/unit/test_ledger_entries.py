@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import worker.ledger as ledger_module
-from worker.ledger import LEDGER_CHUNK, LEDGER_CHUNK_BYTES, LedgerEntry, entry_chunks
+from worker.ledger import LEDGER_CHUNK, LEDGER_CHUNK_BYTES, LedgerEntry, entry_chunks, wire_bytes
 
 
 def entries(count: int, *, name_length: int = 40) -> list[LedgerEntry]:
@@ -35,18 +37,30 @@ def test_chunks_hold_at_most_LEDGER_CHUNK_entries():
     assert len(decoded(chunks)) == LEDGER_CHUNK * 2 + 1
 
 
-def test_long_names_are_cut_by_bytes_so_a_request_stays_under_10_mb():
-    # GCS names may have 1,024 bytes: 10,000 of them would be ~10.5 MB in one statement
-    many = entries(10_000, name_length=1024)
+def request_body_bytes(chunk: str) -> int:
+    """What the chunk costs in the jobs.insert body the client sends (its own JSON encoding)."""
+    from google.cloud import bigquery
+
+    config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("entries", "STRING", chunk)])
+    return len(json.dumps(config.to_api_repr()))
+
+
+@pytest.mark.parametrize("character", ["x", "é", "☃", "😀", '"', "\\"])
+def test_long_names_are_cut_so_the_request_stays_under_10_mb(character):
+    # GCS names may have 1,024 bytes; the client escapes non-ASCII (ensure_ascii), quotes and backslashes
+    name_length = 1024 // len(character.encode())
+    many = [LedgerEntry(name=f"{i:08d}" + character * (name_length - 8), generation=1, size=1, job_id="j")
+            for i in range(10_000)]
     chunks = entry_chunks(many)
-    assert len(chunks) > 1
-    assert all(len(c.encode()) <= LEDGER_CHUNK_BYTES for c in chunks)
+    assert max(request_body_bytes(c) for c in chunks) < 10 * 1024 * 1024 / 2
+    assert all(wire_bytes(c) <= LEDGER_CHUNK_BYTES for c in chunks)
     assert [r[0] for r in decoded(chunks)] == [e.name for e in many]
 
 
-def test_the_byte_bound_counts_utf8_bytes(monkeypatch):
+def test_the_byte_bound_counts_the_bytes_as_sent(monkeypatch):
     monkeypatch.setattr(ledger_module, "LEDGER_CHUNK_BYTES", 200)
-    wide = [LedgerEntry(name="é" * 30, generation=1, size=1, job_id="j") for _ in range(6)]
+    wide = [LedgerEntry(name="é" * 20, generation=1, size=1, job_id="j") for _ in range(6)]
     chunks = entry_chunks(wide)
-    assert all(len(c.encode()) <= 200 for c in chunks), [len(c.encode()) for c in chunks]
+    assert len(chunks) > 1
+    assert all(wire_bytes(c) <= 200 for c in chunks), [wire_bytes(c) for c in chunks]
     assert len(decoded(chunks)) == 6
