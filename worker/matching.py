@@ -33,6 +33,11 @@ class ObjectInfo:
     generation: int
     size: int
 
+    @classmethod
+    def from_blob(cls, blob: storage.Blob) -> ObjectInfo:
+        """The listed ``blob``'s name, generation and size (0 when the listing gave none)."""
+        return cls(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0))
+
 
 @dataclass
 class MatchResult:
@@ -111,7 +116,7 @@ def list_objects(
         for page in pages:
             for blob in page:
                 count += 1
-                yield ObjectInfo(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0))
+                yield ObjectInfo.from_blob(blob)
             if on_page is not None:
                 on_page(count)
     except Exception as exc:

@@ -14,16 +14,16 @@ copies into the one clean table per load.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from google.cloud import bigquery
 
-from localdev.benchmarks.context import Bench, proxied_env, run_measured
+from localdev.benchmarks.context import Bench, proxied_env, run_measured, worker_import_command
 from localdev.benchmarks.http_counting import CountingProxy, Request
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.worker_memory import one_row_csv_spec, seed_interval
@@ -128,11 +128,10 @@ def measure(bench: Bench) -> list[Figure]:
             seed_interval(bench, bucket=bucket, day=day, files=files)
             bq_proxy.take()
             gcs_proxy.take()
-            run_measured([sys.executable, "-m", "worker", "import", "--spec", str(spec_path), "--start", f"{day:%Y-%m-%d}"],
-                         env=env)
+            run_measured(worker_import_command(spec_path, day), env=env)
             jobs = count_jobs(bq_proxy.take())
             largest = max(jobs.largest_request_bytes, max((r.request_bytes for r in gcs_proxy.take()), default=0))
-            ours[files] = JobCounts(**{**jobs.__dict__, "largest_request_bytes": largest})
+            ours[files] = dataclasses.replace(jobs, largest_request_bytes=largest)
             if files in PER_FILE_COUNTS:
                 theirs[files] = per_file_loader(bench, bq_proxy, bucket=bucket, day=day, files=files)
             print(f"  BigQuery, {files:>6} files: {jobs.load} load, {jobs.copy} copy, {jobs.dml} DML, {jobs.ddl} DDL, "

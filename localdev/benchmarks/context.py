@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from google.cloud import bigquery, storage
@@ -76,6 +78,11 @@ def run_measured(command: list[str], *, env: dict[str, str], cwd: Path | None = 
             raise RuntimeError(f"{' '.join(command[:5])} ... exited with {code}: {stderr[-3000:]}")
         peaks = [float(line[len(MARKER):]) for line in stderr.splitlines() if line.startswith(MARKER)]
         return Measured(seconds=seconds, stdout=out.read(), peak_rss_mib=peaks[-1] if peaks else None)
+
+
+def worker_import_command(spec_path: Path, day: datetime) -> list[str]:
+    """``python -m worker import`` of the interval starting on ``day`` (the worker run directly)."""
+    return [sys.executable, "-m", "worker", "import", "--spec", str(spec_path), "--start", f"{day:%Y-%m-%d}"]
 
 
 def proxied_env(bench: Bench, *, gcs_endpoint: str | None = None, bigquery_endpoint: str | None = None) -> dict[str, str]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 from datetime import UTC, datetime
 
-from localdev.benchmarks.context import Bench, run_measured
+from localdev.benchmarks.context import Bench, run_measured, worker_import_command
 from localdev.benchmarks.orchestrator_memory import dagster_run
 from localdev.benchmarks.results import Figure
 from localdev.benchmarks.worker_memory import one_row_csv_spec, seed_interval
@@ -45,7 +44,7 @@ def measure(bench: Bench) -> list[Figure]:
     spec = one_row_csv_spec(name="launch_overhead", bucket=bucket)
     spec_path = bench.write_spec(spec)
     seed_interval(bench, bucket=bucket, day=_DAY, files=10)
-    command = [sys.executable, "-m", "worker", "import", "--spec", str(spec_path), "--start", f"{_DAY:%Y-%m-%d}"]
+    command = worker_import_command(spec_path, _DAY)
     run_measured(command, env=bench.env)  # the first run loads; the measured ones skip
     direct = statistics.median(run_measured(command, env=bench.env).seconds for _ in range(repeats))
     fields = {**spec.to_dict(), "start_date": f"{_DAY:%Y-%m-%d}"}

@@ -7,10 +7,9 @@ own peak RSS (``VmHWM``, see :mod:`localdev.benchmarks.peak_rss`). The objects a
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
 
-from localdev.benchmarks.context import Bench, proxied_env, run_measured
+from localdev.benchmarks.context import Bench, proxied_env, run_measured, worker_import_command
 from localdev.benchmarks.http_counting import CountingProxy
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.seeding import seed_objects
@@ -49,8 +48,7 @@ def measure(bench: Bench) -> list[Figure]:
             seed_interval(bench, bucket=bucket, day=day, files=files)
             gcs_proxy.take()
             bq_proxy.take()
-            run = run_measured([sys.executable, "-m", "worker", "import", "--spec", str(spec_path),
-                                "--start", f"{day:%Y-%m-%d}"], env=env)
+            run = run_measured(worker_import_command(spec_path, day), env=env)
             rss[files] = run.peak_rss_mib
             largest[files] = max(r.request_bytes for r in [*gcs_proxy.take(), *bq_proxy.take()])
             print(f"  worker, {files:>6} files: peak RSS {run.peak_rss_mib:.0f} MiB, {run.seconds:.1f} s, "

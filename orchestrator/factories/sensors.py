@@ -85,7 +85,7 @@ def list_for_tick(
             if len(listed) >= max_objects:
                 more = True  # only a server that ignores maxResults gets here: the name is already in hand
                 break
-            listed.append(ObjectInfo(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0)))
+            listed.append(ObjectInfo.from_blob(blob))
     except gexc.GoogleAPIError as exc:
         raise explain_gcs_error(exc, bucket=spec.bucket_name, action=f"listing {spec.object_prefix or '/'}") from exc
     return listed, more or iterator.next_page_token is not None
