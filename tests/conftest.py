@@ -29,9 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
-    """gcp-storage-emulator and bqemulator on free loopback ports; their env is set for this process."""
+    """gcp-storage-emulator and bqemulator on free loopback ports behind the conformance proxy
+    (``svc.conformance``: Google's strict answers); their env is set for this process."""
     workdir = tmp_path_factory.mktemp("emulators")
-    with run_local_services(workdir=workdir) as svc:
+    # CONFORMANCE_PROXY=0 only to measure the proxy's own cost; tests that use `conformance` then fail
+    with run_local_services(workdir=workdir, conformance=os.environ.get("CONFORMANCE_PROXY", "1") != "0") as svc:
         saved = {key: os.environ.get(key) for key in svc.env()}
         os.environ.update(svc.env())
         try:
@@ -42,6 +44,23 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _conformance_reset(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with the proxy's clock, chaos and marks reset (only for tests using the services)."""
+    yield
+    if "services" in request.fixturenames:
+        proxy = request.getfixturevalue("services").conformance
+        if proxy is not None:
+            proxy.reset()
+
+
+@pytest.fixture
+def conformance(services: LocalServices):
+    """The conformance proxy in front of the emulators (see :mod:`localdev.conformance`)."""
+    assert services.conformance is not None
+    return services.conformance
 
 
 _counter = itertools.count()

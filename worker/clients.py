@@ -2,7 +2,9 @@
 
 In the cloud the clients use Application Default Credentials (Workload Identity
 on Kubernetes). When ``STORAGE_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` is
-set they use anonymous credentials against that endpoint instead.
+set they use anonymous credentials against that endpoint instead — or, when
+``GCS_IMPORT_EMULATOR_TOKEN_URI`` is set too (the tests' conformance proxy), credentials
+that refresh a token there, so a test can make a token refresh fail as it does in the cloud.
 """
 
 from __future__ import annotations
@@ -21,11 +23,23 @@ from google.cloud import bigquery, storage
 DEFAULT_RETRY_DEADLINE_SECONDS = 120.0
 
 
+def emulator_credentials() -> Any:
+    """Credentials for the local emulators: anonymous, or refreshed at ``GCS_IMPORT_EMULATOR_TOKEN_URI``."""
+    token_uri = os.environ.get("GCS_IMPORT_EMULATOR_TOKEN_URI")
+    if not token_uri:
+        return AnonymousCredentials()
+    from google.oauth2.credentials import Credentials
+
+    # test-only placeholders for the emulators' token endpoint, not secrets
+    return Credentials(token=None, refresh_token="emulator", token_uri=token_uri,  # nosec B106 # placeholders
+                       client_id="emulator", client_secret="emulator")  # nosec B106 # placeholders
+
+
 def storage_client(*, project_id: str) -> storage.Client:
-    """A GCS client for ``project_id`` (anonymous when ``STORAGE_EMULATOR_HOST`` is set), without the
-    library's background bucket GET (see :func:`without_bucket_metadata_fetch`)."""
+    """A GCS client for ``project_id`` (emulator credentials when ``STORAGE_EMULATOR_HOST`` is set), without
+    the library's background bucket GET (see :func:`without_bucket_metadata_fetch`)."""
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return without_bucket_metadata_fetch(storage.Client(project=project_id, credentials=AnonymousCredentials()))
+        return without_bucket_metadata_fetch(storage.Client(project=project_id, credentials=emulator_credentials()))
     return without_bucket_metadata_fetch(storage.Client(project=project_id))
 
 
@@ -45,7 +59,7 @@ def without_bucket_metadata_fetch(client: Any) -> Any:
 
 
 def bigquery_client(*, project_id: str, location: str | None = None) -> bigquery.Client:
-    """A BigQuery client for ``project_id`` (anonymous when ``BIGQUERY_EMULATOR_HOST`` is set)."""
+    """A BigQuery client for ``project_id`` (emulator credentials when ``BIGQUERY_EMULATOR_HOST`` is set)."""
     endpoint = os.environ.get("BIGQUERY_EMULATOR_HOST")
     if endpoint:
         if "://" not in endpoint:
@@ -53,31 +67,68 @@ def bigquery_client(*, project_id: str, location: str | None = None) -> bigquery
         return bigquery.Client(
             project=project_id,
             location=location,
-            credentials=AnonymousCredentials(),
+            credentials=emulator_credentials(),
             client_options=ClientOptions(api_endpoint=endpoint),
         )
     return bigquery.Client(project=project_id, location=location)
 
 
-def _transient_predicate():
+#: Error reasons a later attempt gets past, whatever the HTTP status (BigQuery answers a short-term rate
+#: limit with 403 ``rateLimitExceeded``): the reasons google-cloud-bigquery's own predicate retries
+#: (``google.cloud.bigquery.retry._should_retry``), which the run's budget replaces.
+#: https://cloud.google.com/bigquery/docs/error-messages#errortable
+#: https://cloud.google.com/bigquery/docs/troubleshoot-quotas ("rateLimitExceeded ... retry the operation after
+#: few seconds. Use exponential backoff"; ``quotaExceeded`` is a longer-term quota and is not retried here)
+RETRYABLE_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError", "badGateway"})
+
+
+def error_reasons(exc: BaseException) -> set[str]:
+    """The ``reason`` of each error a Google API error carries (its payload's ``errors[]``)."""
+    return {str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict) and e.get("reason")}
+
+
+def is_rate_limited(exc: BaseException) -> bool:
+    """A short-term limit (403/429 ``rateLimitExceeded``) that succeeds when tried again after a backoff."""
+    return "rateLimitExceeded" in error_reasons(exc)
+
+
+def is_quota_exceeded(exc: BaseException) -> bool:
+    """A longer-term (daily or per-project) quota: retrying within seconds cannot succeed."""
+    return "quotaExceeded" in error_reasons(exc)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Connection errors, 429, 5xx, google-auth transport errors, and any answer with a reason in
+    :data:`RETRYABLE_REASONS` (a 403 ``rateLimitExceeded`` too); never an SSL error (a configuration problem)."""
     import requests
     from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
 
-    return api_retry.if_exception_type(
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    if error_reasons(exc) & RETRYABLE_REASONS:
+        return True
+    return isinstance(exc, (
         ConnectionError,
         requests.exceptions.ConnectionError,
         requests.exceptions.ChunkedEncodingError,
         requests.exceptions.Timeout,
+        auth_exc.TransportError,
         gexc.TooManyRequests,
         gexc.InternalServerError,
         gexc.BadGateway,
         gexc.ServiceUnavailable,
         gexc.GatewayTimeout,
-    )
+    ))
+
+
+def _transient_predicate():
+    return is_transient
 
 
 def transient_retry(*, deadline_seconds: float) -> api_retry.Retry:
-    """Exponential backoff on connection errors, 429 and 5xx, giving up after ``deadline_seconds``."""
+    """Exponential backoff on :func:`is_transient` errors (connection errors, 429, 5xx, 403
+    ``rateLimitExceeded``, ...), giving up after ``deadline_seconds`` (then ``RetryError``)."""
     return api_retry.Retry(predicate=_transient_predicate(), initial=0.5, maximum=10.0, multiplier=2.0,
                            timeout=deadline_seconds)
 
@@ -99,12 +150,24 @@ def is_dml_concurrency_error(exc: BaseException) -> bool:
     return any(marker in text.lower() for text in texts for marker in DML_CONCURRENCY_MESSAGES)
 
 
+def is_rerunnable_job_failure(exc: BaseException) -> bool:
+    """A query job failure that a new job of the same statement gets past: a concurrent-DML refusal, or a job
+    that FAILED with a transient reason (an API call's transient error never gets here: the budget's retry
+    retried it, and ends in ``RetryError``)."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.RetryError):
+        return False
+    return is_dml_concurrency_error(exc) or bool(error_reasons(exc) & RETRYABLE_REASONS)
+
+
 @dataclass(frozen=True)
 class RetryBudget:
     """The one retry policy of a run: every GCS and BigQuery call of the run is retried with it.
 
-    ``deadline_seconds`` bounds how long a call keeps retrying an unreachable endpoint, a 429 or
-    a 5xx (then the run fails naming the service); ``request_timeout`` bounds one HTTP request.
+    ``deadline_seconds`` bounds how long a call keeps retrying an unreachable endpoint, a 429, a 5xx or
+    a 403 ``rateLimitExceeded`` (then the run fails naming the service, as a transient error);
+    ``request_timeout`` bounds one HTTP request.
     """
 
     deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS
@@ -118,9 +181,19 @@ class RetryBudget:
         return transient_retry(deadline_seconds=self.deadline_seconds)
 
     @cached_property
+    def poll_retry(self) -> api_retry.Retry:
+        """For the calls that poll a job (``job.result``): connection errors and bare 5xx only. An answer with a
+        reason (``rateLimitExceeded``, ``backendError``) is ambiguous there, since ``jobs.getQueryResults``
+        answers a job's own failure that way: :func:`worker.bigquery_jobs.wait_for` asks ``jobs.get`` instead."""
+        return api_retry.Retry(predicate=lambda exc: is_transient(exc) and not error_reasons(exc) & RETRYABLE_REASONS,
+                               initial=0.5, maximum=10.0, multiplier=2.0, timeout=self.deadline_seconds)
+
+    @cached_property
     def dml_retry(self) -> api_retry.Retry:
-        """Re-runs a query job that failed with a documented concurrent-DML error (new job id each time)."""
-        return api_retry.Retry(predicate=is_dml_concurrency_error, initial=1.0, maximum=30.0, multiplier=2.0,
+        """Re-runs a query job that failed with a documented concurrent-DML error, or that failed with a
+        transient reason (``rateLimitExceeded``: a DDL statement over the table update rate; ``backendError``),
+        as a new job (new job id each time), with backoff."""
+        return api_retry.Retry(predicate=is_rerunnable_job_failure, initial=1.0, maximum=30.0, multiplier=2.0,
                                timeout=self.deadline_seconds)
 
 

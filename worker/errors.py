@@ -44,7 +44,32 @@ def explain_gcs_error(exc: Exception, *, bucket: str, action: str) -> WorkerErro
 
 
 def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> WorkerError:
-    """A WorkerError for a BigQuery client or job error, naming the table."""
+    """A WorkerError for a BigQuery client or job error, naming the table.
+
+    403 is not always a permission: ``rateLimitExceeded`` is a short-term limit (retried with backoff until
+    the run's deadline, then a :class:`TransientError`) and ``quotaExceeded`` a longer-term quota (named, not
+    retried within seconds): https://cloud.google.com/bigquery/docs/troubleshoot-quotas
+    """
+    from worker.clients import is_quota_exceeded, is_rate_limited
+
+    cause = exc.cause if isinstance(exc, gexc.RetryError) and exc.cause is not None else exc
+    if is_rate_limited(cause):
+        return TransientError(
+            f"BigQuery kept answering rateLimitExceeded while {action} ({table}; retried with exponential backoff "
+            f"until the run's retry deadline): {_quota_text(cause)}. A short-term limit (e.g. 5 updates of one table "
+            "per 10 s): re-run, or run fewer imports of this table at once."
+        )
+    if is_quota_exceeded(cause):
+        return WorkerError(
+            f"BigQuery quota exceeded while {action} ({table}): {_quota_text(cause)}. This is a longer-term quota "
+            "(per day or per project), so it was not retried: re-run after it resets, or request a higher quota "
+            "(console: IAM & Admin > Quotas; see https://cloud.google.com/bigquery/docs/troubleshoot-quotas)."
+        )
+    if isinstance(exc, gexc.RetryError) and isinstance(cause, gexc.NotFound) and "job" in str(exc).lower():
+        return TransientError(
+            f"BigQuery accepted a job while {action} ({table}) but kept answering 404 for it until the run's retry "
+            f"deadline: {_first_line(exc)}. Re-run: the re-run reattaches to the job if it ran."
+        )
     if isinstance(exc, gexc.RetryError):
         return ServiceUnreachable(
             f"BigQuery could not be reached or kept failing while {action} ({table}; retried with backoff until "
@@ -61,11 +86,19 @@ def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> Worker
 
     if is_dml_concurrency_error(exc):
         return TransientError(
-            f"BigQuery kept refusing a concurrent update of {table} while {action} (retried with backoff until the "
+            f"BigQuery kept refusing a concurrent update of {table} while {action} (retried with backoff until the "  # nosec B608 # an error message, not SQL
             f"deadline): {_job_errors(exc)}. Too many runs write this table at once: re-run, or lower the number of "
             "runs of this asset at once."
         )
     return WorkerError(f"BigQuery failed on {table} while {action}: {_job_errors(exc)}")
+
+
+def _quota_text(exc: BaseException) -> str:
+    """The message naming the limit or quota (BigQuery: ``Quota exceeded: Your project exceeded quota for ...``)."""
+    for err in getattr(exc, "errors", None) or []:
+        if isinstance(err, dict) and err.get("reason") in ("rateLimitExceeded", "quotaExceeded") and err.get("message"):
+            return str(err["message"]).strip().splitlines()[0]
+    return str(getattr(exc, "message", "") or "").strip().splitlines()[0] if getattr(exc, "message", "") else _first_line(exc)
 
 
 def _job_errors(exc: Exception) -> str:

@@ -14,10 +14,11 @@ retention before its first delete) is never lost, whatever runs concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -26,8 +27,10 @@ from worker.bigquery_queries import run_query
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.planning import SKIPPED_JOB_ID, LoadedObject, RecordedInterval, SnapshotCandidate
+from worker.schema_changes import widen_table
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
+from worker.table_expiry import NEVER_PARTITION_MS, describe, repair_message, settle
 
 LEDGER_SCHEMA = (
     bigquery.SchemaField("asset", "STRING", mode="REQUIRED"),
@@ -129,10 +132,27 @@ def pending_key(*, copy_job_base: str, staging_table_id: str) -> str:
     return f"{copy_job_base}|{staging_table_id}"
 
 
+#: Partitions one query or load job may modify: "Each job operation (query or load) can affect up to 4,000
+#: partitions. BigQuery rejects any query or load job that attempts to modify more than 4,000 partitions."
+#: (https://cloud.google.com/bigquery/quotas#partitioned_tables). The ledger is partitioned by day.
+MAX_PARTITIONS_PER_JOB = 4000
+
+
+def day_chunks(days: Sequence[date], *, size: int | None = None) -> list[list[date]]:
+    """Sorted distinct ``days`` cut into runs of at most ``size`` (:data:`MAX_PARTITIONS_PER_JOB`) days: the
+    rows of one run fill at most that many day partitions, whatever the gaps between the days (pure)."""
+    size = size or MAX_PARTITIONS_PER_JOB
+    ordered = sorted(set(days))
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
 def new_ledger_table(table_id: str) -> bigquery.Table:
     """The ledger table as it is created: partitioned by day of ``interval_start``, clustered by asset."""
     table = bigquery.Table(table_id, schema=list(LEDGER_SCHEMA))
-    table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field="interval_start")
+    # Partitions never expire, whatever the dataset's default (worker.table_expiry): an old interval's
+    # partition would expire at once, and the interval would look never loaded.
+    table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field="interval_start",
+                                                        expiration_ms=NEVER_PARTITION_MS)
     table.clustering_fields = ["asset"]
     return table
 
@@ -169,6 +189,8 @@ class Ledger:
         self._budget = budget or RetryBudget()
         #: False after :meth:`ensure` found a ledger written unpartitioned by an earlier release.
         self.partitioned = True
+        #: Warnings of :meth:`ensure`: ledger tables an earlier release left with an inherited expiry, now repaired.
+        self.expiry_repaired: list[str] = []
 
     @property
     def table_id(self) -> str:
@@ -187,38 +209,61 @@ class Ledger:
         try:
             try:
                 pending = self._client.get_table(self._pending_id, retry=budget.retry, timeout=budget.request_timeout)
+                self._never_expire(pending, existing=True)
             except gexc.NotFound:
                 pending = self._client.create_table(bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)),
                                                     exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+                self._never_expire(pending, existing=False)
             have_pending = {f.name for f in pending.schema}
-            for missing in (f for f in PENDING_SCHEMA if f.name not in have_pending):
-                self._query(f"ALTER TABLE {quote_table(self._pending_id)} ADD COLUMN IF NOT EXISTS "
-                            f"{quote_column(missing.name)} {missing.field_type}", [],
-                            action=f"adding column {missing.name} to the pending loads (upgrade)")
+            self._upgrade(self._pending_id, [f for f in PENDING_SCHEMA if f.name not in have_pending],
+                          what="the pending loads")
             try:
                 table = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
+                self._never_expire(table, existing=True)
             except gexc.NotFound:
-                self._client.create_table(new_ledger_table(self._table_id), exists_ok=True, retry=budget.retry,
-                                          timeout=budget.request_timeout)
+                created = self._client.create_table(new_ledger_table(self._table_id), exists_ok=True,
+                                                    retry=budget.retry, timeout=budget.request_timeout)
+                self._never_expire(created, existing=False)
                 return
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=self._table_id, action="creating the load ledger") from exc
         self.partitioned = table.time_partitioning is not None
         have = {f.name for f in table.schema}
-        for missing in (f for f in LEDGER_SCHEMA if f.name not in have):
-            # DDL rather than a schema patch: the same statement upgrades the ledger on BigQuery and its emulator.
-            self._query(f"ALTER TABLE {quote_table(self._table_id)} ADD COLUMN IF NOT EXISTS "
-                        f"{quote_column(missing.name)} {missing.field_type}", [],
-                        action=f"adding column {missing.name} to the load ledger (upgrade)")
+        self._upgrade(self._table_id, [f for f in LEDGER_SCHEMA if f.name not in have], what="the load ledger")
+
+    def _never_expire(self, table: bigquery.Table, *, existing: bool) -> None:
+        """Remove an expiry the table got from its dataset's default (worker.table_expiry); before any schema
+        patch, since the patch is conditional on the table as read (ETag). Noted for a warning when the table
+        existed before this run (an earlier release created it)."""
+        table_id = f"{table.project}.{table.dataset_id}.{table.table_id}"
+        before = describe(table)
+        if settle(self._client, table, expires=None, budget=self._budget) and existing:
+            self.expiry_repaired.append(repair_message(table_id, before, None))
+
+    def _upgrade(self, table_id: str, missing: list[bigquery.SchemaField], *, what: str) -> None:
+        """Add the columns a table written by an earlier release lacks (NULLABLE; every row kept) with one
+        schema patch for all of them, not one ``ALTER TABLE`` each: BigQuery allows 5 table updates per
+        10 seconds (:func:`worker.schema_changes.widen_table`)."""
+        if not missing:
+            return
+        try:
+            widen_table(self._client, table_id, add=missing, budget=self._budget)
+        except gexc.GoogleAPIError as exc:
+            raise explain_bigquery_error(
+                exc, table=table_id, action=f"adding columns {[f.name for f in missing]} to {what} (upgrade)") from exc
 
     def migrate_to_partitioned(self, *, now: datetime, quiet_minutes: float = 10, force: bool = False) -> dict:
         """Move an unpartitioned ledger (every asset's rows) into a partitioned, clustered one; keep a backup.
 
         An existing table cannot be re-partitioned: the old table is copied to
-        ``_gcs_import_ledger_unpartitioned_<time>`` (a copy job; kept as the backup, counted), then
-        replaced by a partitioned ledger under the same name into which every row is copied back
-        (``INSERT ... SELECT``, counted). Until the copy is done the ledger is missing or incomplete: stop the sensors and
-        clean-up jobs of every asset of this raw dataset first and let running imports finish.
+        ``_gcs_import_ledger_unpartitioned_<time>`` (a copy job; kept as the backup, counted); every row is
+        copied into a new partitioned table ``_gcs_import_ledger_partitioned_<time>`` with ``INSERT ... SELECT``
+        statements of at most :data:`MAX_PARTITIONS_PER_JOB` interval days each (BigQuery refuses a query
+        job that modifies more partitions), counted; only then is the old ledger dropped and the new table
+        copied to its name (a copy job: no partition limit), checked (partitioning, clustering, count) and
+        the temporary table dropped. Until then the live ledger is untouched; between the drop and the copy
+        it is missing for one copy job: stop the sensors and clean-up jobs of every asset of this raw dataset
+        first and let running imports finish.
         Refuses when the ledger was written in the last ``quiet_minutes`` unless ``force``.
 
         Returns: ``{"migrated": bool, "rows": n, "backup": table id or None}``.
@@ -227,7 +272,7 @@ class Ledger:
         if self.partitioned:
             return {"migrated": False, "rows": None, "backup": None}
         table = quote_table(self._table_id)
-        latest = self._query(f"SELECT MAX(loaded_at) AS l, MAX(deleted_at) AS d, MAX(sealed_at) AS s, COUNT(*) AS n "
+        latest = self._query(f"SELECT MAX(loaded_at) AS l, MAX(deleted_at) AS d, MAX(sealed_at) AS s, COUNT(*) AS n "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                              f"FROM {table}", [], action="reading the load ledger before migrating it")[0]
         written = max((t for t in (latest["l"], latest["d"], latest["s"]) if t is not None), default=None)
         if not force and written is not None and (now - written).total_seconds() < quiet_minutes * 60:
@@ -246,25 +291,59 @@ class Ledger:
                                     ).result(retry=budget.retry)
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=backup, action="backing up the ledger (nothing was changed)") from exc
-        saved = self._query(f"SELECT COUNT(*) AS n FROM {quote_table(backup)}", [], action="counting the backup")[0]["n"]
+        saved = self._query(f"SELECT COUNT(*) AS n FROM {quote_table(backup)}", [], action="counting the backup")[0]["n"]  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
         if saved != latest["n"]:
             raise WorkerError(f"the backup {backup} holds {saved} rows, {self._table_id} {latest['n']}: something writes "
                               "the ledger; the ledger is unchanged: stop it and run the migration again.")
-        restore = (f"the backup {backup} holds every row: copy it back to {self._table_id} (bq cp -f), or run the "
+        staging = f"{project_dataset}.{name}_partitioned_{now:%Y%m%d%H%M%S}"
+        unchanged = (f"{self._table_id} is unchanged and the backup {backup} holds every row: delete {staging}, then "
+                     "run the migration again")
+        try:
+            self._client.create_table(new_ledger_table(staging), retry=budget.retry, timeout=budget.request_timeout)
+        except gexc.GoogleAPIError as exc:
+            raise explain_bigquery_error(exc, table=staging, action=f"creating the partitioned ledger ({unchanged})") from exc
+        columns = ", ".join(quote_column(f.name) for f in LEDGER_SCHEMA)
+        days = [row["d"] for row in self._query(
+            f"SELECT DATE(interval_start) AS d FROM {quote_table(backup)} GROUP BY d ORDER BY d", [],  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            action="listing the ledger's interval days")]
+        for chunk in day_chunks(days):
+            # Every column of the new schema: the backup may predate some (added by ensure() above).
+            self._query(
+                f"INSERT INTO {quote_table(staging)} ({columns}) SELECT {columns} FROM {quote_table(backup)} "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+                "WHERE interval_start >= @first AND interval_start < @after",
+                [bigquery.ScalarQueryParameter("first", "TIMESTAMP", datetime.combine(chunk[0], time(), UTC)),
+                 bigquery.ScalarQueryParameter("after", "TIMESTAMP",
+                                               datetime.combine(chunk[-1] + timedelta(days=1), time(), UTC))],
+                action=f"copying the ledger's intervals {chunk[0]}..{chunk[-1]} into {staging} ({unchanged})")
+        copied = self._query(f"SELECT COUNT(*) AS n FROM {quote_table(staging)}", [], action="counting the copy")[0]["n"]  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+        if copied != latest["n"]:
+            raise WorkerError(f"the partitioned copy {staging} holds {copied} rows, {self._table_id} {latest['n']}: "
+                              f"something wrote the ledger during the migration; {unchanged}.")
+        restore = (f"{staging} holds every row, partitioned, and {backup} every row: copy {staging} to "
+                   f"{self._table_id} (bq cp {staging} {self._table_id}), or the backup back (bq cp -f), or run the "
                    "migration again")
         try:
+            # A copy job onto a new name creates it with the source's partitioning and clustering, and copy
+            # jobs have no partition limit (https://cloud.google.com/bigquery/quotas#copy_jobs); WRITE_EMPTY:
+            # never over rows someone wrote in between.
             self._client.delete_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
-            self._client.create_table(new_ledger_table(self._table_id), retry=budget.retry, timeout=budget.request_timeout)
+            self._client.copy_table(staging, self._table_id, location=self._spec.location, retry=budget.retry,
+                                    timeout=budget.request_timeout,
+                                    job_config=bigquery.CopyJobConfig(write_disposition="WRITE_EMPTY")
+                                    ).result(retry=budget.retry)
+            swapped = self._client.get_table(self._table_id, retry=budget.retry, timeout=budget.request_timeout)
         except gexc.GoogleAPIError as exc:
-            raise WorkerError(f"replacing {self._table_id} by a partitioned table failed ({exc}); {restore}.") from exc
-        columns = ", ".join(quote_column(f.name) for f in LEDGER_SCHEMA)
-        # Every column of the new schema: the backup may predate some (added by ensure() above).
-        self._query(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {quote_table(backup)}", [],
-                    action=f"copying the ledger into its partitioned table ({restore})")
-        copied = self._query(f"SELECT COUNT(*) AS n FROM {table}", [], action="counting the copy")[0]["n"]
+            raise WorkerError(f"replacing {self._table_id} by its partitioned copy failed ({exc}); {restore}.") from exc
+        partitioning = swapped.time_partitioning
+        if partitioning is None or partitioning.field != "interval_start" or swapped.clustering_fields != ["asset"]:
+            raise WorkerError(f"{self._table_id} was copied from {staging} without its partitioning or clustering; "
+                              f"{restore}.")
+        copied = self._query(f"SELECT COUNT(*) AS n FROM {table}", [], action="counting the migrated ledger")[0]["n"]  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
         if copied != latest["n"]:
             raise WorkerError(f"the partitioned {self._table_id} holds {copied} rows, the backup {latest['n']}: "
                               f"something wrote the ledger during the migration; {restore}.")
+        with contextlib.suppress(gexc.GoogleAPIError):  # migrated: a leftover copy is only a table to delete by hand
+            self._client.delete_table(staging, not_found_ok=True, retry=budget.retry, timeout=budget.request_timeout)
         self.partitioned = True
         return {"migrated": True, "rows": int(copied), "backup": backup}
 
@@ -272,7 +351,7 @@ class Ledger:
                  include_deleted: bool = True) -> list[LoadedObject]:
         """Recorded objects of this asset with ``start <= interval_start < end``."""
         sql = (
-            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at, digest, "
+            "SELECT interval_start, object_name, generation, size_bytes, interval_rows, loaded_at, deleted_at, digest, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
             f"sealed_at, job_id FROM {quote_table(self._table_id)} "
             "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end"
         )
@@ -301,7 +380,7 @@ class Ledger:
 
     def snapshot_candidates(self) -> list[SnapshotCandidate]:
         """Every interval this asset has loaded, with its row count (for the Overwrite snapshot)."""
-        sql = (f"SELECT interval_start, MAX(interval_rows) AS n FROM {quote_table(self._table_id)} "
+        sql = (f"SELECT interval_start, MAX(interval_rows) AS n FROM {quote_table(self._table_id)} "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                "WHERE asset = @asset GROUP BY interval_start")
         rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset)],
                            action="reading the load ledger")
@@ -349,8 +428,8 @@ class Ledger:
         if len(chunks) > 1:
             table = quote_table(self._table_id)
             untouched = "asset = @asset AND interval_start = @interval_start AND loaded_at != @loaded_at"
-            self._query(f"DELETE FROM {table} WHERE {untouched} AND deleted_at IS NULL", interval_params, action=action)
-            self._query(f"UPDATE {table} SET interval_rows = @interval_rows, raw_table = @raw_table, "
+            self._query(f"DELETE FROM {table} WHERE {untouched} AND deleted_at IS NULL", interval_params, action=action)  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            self._query(f"UPDATE {table} SET interval_rows = @interval_rows, raw_table = @raw_table, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                         f"digest = @digest, loaded_at = @loaded_at WHERE {untouched}", interval_params, action=action)
 
     def _merge_sql(self, *, remove_others: bool) -> str:
@@ -363,7 +442,7 @@ class Ledger:
                   "THEN UPDATE SET interval_rows = @interval_rows, raw_table = @raw_table, loaded_at = @loaded_at, "
                   "digest = @digest " if remove_others else "")
         return (
-            f"MERGE {table} T "
+            f"MERGE {table} T "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
             "USING (SELECT e.object_name, e.generation, e.size_bytes, e.job_id, "
             f"(SELECT MAX(sealed_at) FROM {table} WHERE asset = @asset AND interval_start = @interval_start) AS sealed_at "
             f"FROM {_ENTRIES_SQL} AS e) S "
@@ -379,11 +458,23 @@ class Ledger:
 
     def write_pending(self, *, interval_start: datetime, key: str, entries: Sequence[LedgerEntry],
                       created_at: datetime) -> None:
-        """Record a load's objects as pending before its copy may change the raw table."""
+        """Record a load's objects as pending before its copy may change the raw table.
+
+        Idempotent: one statement per chunk, keyed by the load (asset, interval, pending key) and each
+        object generation, inserts only the rows not there yet, so writing the same pending load again (a
+        statement run again after a lost or failed job, a later round of the same attempt) never duplicates
+        a row. An INSERT rather than a MERGE: BigQuery runs concurrent INSERTs of one table without conflict
+        (https://cloud.google.com/bigquery/docs/data-manipulation-language#dml_statement_conflicts), and the
+        pending table is shared by every interval of the asset.
+        """
+        table = quote_table(self._pending_id)
         for chunk in entry_chunks(entries):
-            sql = (f"INSERT INTO {quote_table(self._pending_id)} (asset, interval_start, pending_key, object_name, "
+            sql = (f"INSERT INTO {table} (asset, interval_start, pending_key, object_name, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                    "generation, size_bytes, created_at, skipped) SELECT @asset, @interval_start, @key, e.object_name, "
-                   f"e.generation, e.size_bytes, @created_at, e.job_id = @skipped_id FROM {_ENTRIES_SQL} AS e")
+                   f"e.generation, e.size_bytes, @created_at, e.job_id = @skipped_id FROM {_ENTRIES_SQL} AS e "
+                   f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE p.asset = @asset "
+                   "AND p.interval_start = @interval_start AND p.pending_key = @key "
+                   "AND p.object_name = e.object_name AND p.generation = e.generation)")
             self._query(sql, [_entries_param(chunk), *self._pending_params(interval_start, key),
                               bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at),
                               bigquery.ScalarQueryParameter("skipped_id", "STRING", SKIPPED_JOB_ID)],
@@ -391,7 +482,7 @@ class Ledger:
 
     def pending(self, *, start: datetime, end: datetime) -> dict[datetime, dict[str, list[LedgerEntry]]]:
         """{interval start: {pending key: objects}} of this asset's pending loads in ``[start, end)``."""
-        sql = (f"SELECT interval_start, pending_key, object_name, generation, size_bytes, skipped "
+        sql = (f"SELECT interval_start, pending_key, object_name, generation, size_bytes, skipped "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                f"FROM {quote_table(self._pending_id)} "
                "WHERE asset = @asset AND interval_start >= @start AND interval_start < @end")
         rows = self._query(sql, [bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
@@ -408,7 +499,7 @@ class Ledger:
 
     def drop_pending(self, *, interval_start: datetime, key: str) -> None:
         """Forget one pending load (after its ledger write, or when another attempt's copy won)."""
-        self._query(f"DELETE FROM {quote_table(self._pending_id)} WHERE asset = @asset AND "
+        self._query(f"DELETE FROM {quote_table(self._pending_id)} WHERE asset = @asset AND "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                     "interval_start = @interval_start AND pending_key = @key", self._pending_params(interval_start, key),
                     action="clearing a pending load")
 
@@ -423,7 +514,7 @@ class Ledger:
         if not starts:
             return
         sql = (
-            f"UPDATE {quote_table(self._table_id)} SET sealed_at = @sealed_at "
+            f"UPDATE {quote_table(self._table_id)} SET sealed_at = @sealed_at "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
             "WHERE asset = @asset AND interval_start IN UNNEST(@starts) AND sealed_at IS NULL"
         )
         params = [
@@ -443,7 +534,7 @@ class Ledger:
         """
         keys = sorted({f"{obj.name}#{obj.generation}" for obj in objects})
         sql = (
-            f"UPDATE {quote_table(self._table_id)} SET deleted_at = @deleted_at "
+            f"UPDATE {quote_table(self._table_id)} SET deleted_at = @deleted_at "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
             "WHERE asset = @asset AND CONCAT(object_name, '#', CAST(generation AS STRING)) IN UNNEST(@keys)"
         )
         # each ARRAY<STRING> element is sent as {"value": "..."} followed by ", "

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _CSV = ("CSV",)
 _CSV_JSON = ("CSV", "NEWLINE_DELIMITED_JSON")
 _PARQUET = ("PARQUET",)
+_AVRO = ("AVRO",)
 _ENCODINGS = ("UTF-8", "ISO-8859-1", "UTF-16BE", "UTF-16LE", "UTF-32BE", "UTF-32LE")
 _DECIMAL_TYPES = ("NUMERIC", "BIGNUMERIC", "STRING")
 #: BigQuery's format elements are letters, digits and separators; no quotes or control characters.
@@ -60,6 +61,11 @@ class LoadOptions:
     datetime_format: str | None = None
     time_format: str | None = None
     timestamp_format: str | None = None
+    #: Avro: load logical types (timestamp-micros, date, ...) as TIMESTAMP, DATE, ... (``True``) or as their raw
+    #: types, INTEGER (``False``). ``None`` (unset): logical types, except where the spec's explicit schema or an
+    #: existing clean table holds the raw types (see :func:`worker.loading.avro_logical_types`).
+    #: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-avro#logical_types
+    use_avro_logical_types: bool | None = None
 
     #: option -> formats it applies to
     APPLIES_TO = {
@@ -67,7 +73,7 @@ class LoadOptions:
         "allow_quoted_newlines": _CSV, "preserve_ascii_control_characters": _CSV,
         "ignore_unknown_values": _CSV_JSON, "enable_list_inference": _PARQUET, "decimal_target_types": _PARQUET,
         "time_zone": _CSV_JSON, "date_format": _CSV_JSON, "datetime_format": _CSV_JSON,
-        "time_format": _CSV_JSON, "timestamp_format": _CSV_JSON,
+        "time_format": _CSV_JSON, "timestamp_format": _CSV_JSON, "use_avro_logical_types": _AVRO,
     }
 
     @classmethod
@@ -132,6 +138,8 @@ def _check(name: str, value: Any) -> str | None:
     if name in ("allow_jagged_rows", "allow_quoted_newlines", "preserve_ascii_control_characters",
                 "ignore_unknown_values", "enable_list_inference"):
         return None if isinstance(value, bool) else "use true or false"
+    if name == "use_avro_logical_types":
+        return None if value is None or isinstance(value, bool) else "use true or false (or leave it unset)"
     if value is None:
         return None
     if name == "quote":

@@ -11,6 +11,7 @@ retried or concurrent worker reuses a copy that already ran instead of writing t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -25,8 +26,9 @@ from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
-from worker.planning import IntervalLoadPlan
+from worker.planning import IntervalLoadPlan, unloadable_reason
 from worker.spec import ImportSpec, OnBadFile, SourceFormat
+from worker.table_expiry import repair, settle
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,11 @@ class LoadOutcome:
     schema: tuple[bigquery.SchemaField, ...]
     #: The staging table the raw table was copied from (another attempt's when this one reattached).
     copied_from: str | None = None
-    #: Object names the load skipped (``on_bad_file: skip``): BigQuery's load error named them.
+    #: Object names the load skipped (``on_bad_file: skip``): BigQuery's load error named them, or no load
+    #: job can read them by URI (:func:`worker.planning.unloadable_reason`).
     skipped: tuple[str, ...] = ()
+    #: What the run must say about this load (one line each): unloadable names, Avro raw types kept.
+    warnings: tuple[str, ...] = ()
 
 
 #: How long a staging table outlives a worker that could not drop it (a killed worker, an outage).
@@ -51,6 +56,9 @@ def ensure_datasets(client: bigquery.Client, spec: ImportSpec, *, budget: RetryB
     Each dataset is read first and created only when missing: ``datasets.insert`` checks the
     project-level ``bigquery.datasets.create`` permission before it checks existence, so a worker
     granted roles on existing datasets only must never call it for a dataset that exists.
+
+    A dataset with a default table or partition expiry (the sandbox's 60 days) is accepted: every table
+    the worker creates in it sets its own expiry (:mod:`worker.table_expiry`).
 
     Raises:
         WorkerError: the dataset exists in another location than ``spec.location`` (naming both),
@@ -85,8 +93,31 @@ def staging_table(spec: ImportSpec, plan: IntervalLoadPlan, *, now: datetime) ->
     return table
 
 
-def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobConfig:
-    """The load settings the spec asks for (format, schema or autodetect, CSV options, bad records)."""
+#: BigQuery types an Avro logical type becomes with ``useAvroLogicalTypes`` (raw: INTEGER), see
+#: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-avro#logical_types
+_AVRO_LOGICAL_TYPES = frozenset({"DATE", "TIME", "DATETIME", "TIMESTAMP"})
+
+
+def avro_logical_types(spec: ImportSpec) -> bool:
+    """Whether Avro loads of ``spec`` convert logical types (``useAvroLogicalTypes``).
+
+    ``load_options.use_avro_logical_types`` when set. Unset: with an explicit schema, its types decide (a
+    logical-typed field loads into a TIMESTAMP/DATE/TIME/DATETIME column only with logical types, into an
+    INTEGER column only without), so a schema with none of those columns keeps the raw types it was written
+    for; without a schema, logical types (an existing clean table that holds the raw types is kept so by
+    :func:`load_interval`).
+    """
+    option = spec.load_options.use_avro_logical_types
+    if option is not None:
+        return option
+    if spec.schema is not None:
+        return any(f.type in _AVRO_LOGICAL_TYPES for f in spec.schema)
+    return True
+
+
+def load_job_config(spec: ImportSpec, *, first_batch: bool, avro_logical: bool | None = None) -> bigquery.LoadJobConfig:
+    """The load settings the spec asks for (format, schema or autodetect, CSV options, bad records);
+    ``avro_logical`` overrides :func:`avro_logical_types` for an Avro load."""
     config = bigquery.LoadJobConfig(
         source_format=spec.format.value,
         write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE if first_batch else bigquery.WriteDisposition.WRITE_APPEND,
@@ -102,6 +133,8 @@ def load_job_config(spec: ImportSpec, *, first_batch: bool) -> bigquery.LoadJobC
         config.skip_leading_rows = spec.csv_header_rows
         config.field_delimiter = spec.csv_delimiter
     spec.load_options.apply(config)
+    if spec.format is SourceFormat.AVRO:
+        config.use_avro_logical_types = avro_logical_types(spec) if avro_logical is None else avro_logical
     return config
 
 
@@ -130,59 +163,85 @@ def load_interval(
             # A retry of a load that already reached the raw table: nothing to run again.
             if on_job_done:
                 on_job_done(finished_copy.job_id, True)
-            return _outcome(client, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget,
+            return _outcome(client, spec, plan, job_ids=(finished_copy.job_id,), reattached=1, budget=budget,
                             copied_from=copy_source(finished_copy))
-        step = "creating the staging table"
-        if spec.schema:
-            client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
-        skipped: list[str] = []
+        warnings: list[str] = []
+        if plan.unloadable:
+            # Never sent as a URI (BigQuery would read other objects): fail, or skip them like unreadable files.
+            named = "; ".join(f"gs://{spec.bucket_name}/{n}: {unloadable_reason(n)}" for n in plan.unloadable[:5])
+            more = f" and {len(plan.unloadable) - 5} more" if len(plan.unloadable) > 5 else ""
+            if spec.on_bad_file is not OnBadFile.skip:
+                raise WorkerError(
+                    f"Interval {plan.suffix} of {spec.name!r} has {len(plan.unloadable)} object(s) no BigQuery load job "
+                    f"can read by name ({named}{more}): nothing was loaded or published and no GCS object was deleted; "
+                    "rename them without '*' and '//' (e.g. gcloud storage mv), or set on_bad_file: skip to load the "
+                    "interval without them.")
+            warnings.append(f"not loaded, kept in GCS and never deleted: {named}{more}; rename them without '*' and "
+                            "'//' to load them.")
+        skipped: list[str] = list(plan.unloadable)
         wrote_first = False
-        for index, uris in enumerate(plan.batches):
-            step = f"loading batch {index + 1} of {len(plan.batches)}"
-            job, again = _load_batch(client, spec, plan, index=index, uris=uris, truncate=not wrote_first,
-                                     skipped=skipped, budget=budget)
-            if job is None:
-                continue  # every file of the batch was skipped
-            if not wrote_first:
-                _expire_later(client, plan.staging_table_id, budget=budget)
-                wrote_first = True
-            job_ids.append(job.job_id)
-            reattached += again
-            checkpoint("load.batch_loaded")
-            if on_job_done:
-                on_job_done(job.job_id, again)
+
+        def run_batches(avro_logical: bool | None = None, variant: str = "") -> None:
+            nonlocal step, wrote_first, reattached
+            step = "creating the staging table"
+            if spec.schema:
+                client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=retry, timeout=timeout)
+            for index, uris in enumerate(plan.batches):
+                step = f"loading batch {index + 1} of {len(plan.batches)}"
+                job, again = _load_batch(client, spec, plan, index=index, uris=uris, truncate=not wrote_first,
+                                         skipped=skipped, budget=budget, avro_logical=avro_logical, variant=variant)
+                if job is None:
+                    continue  # every file of the batch was skipped
+                if not wrote_first:
+                    _expire_later(client, plan.staging_table_id, budget=budget)
+                    wrote_first = True
+                job_ids.append(job.job_id)
+                reattached += again
+                checkpoint("load.batch_loaded")
+                if on_job_done:
+                    on_job_done(job.job_id, again)
+
+        run_batches()
+        step = "comparing Avro column types with the clean table"
+        kept_raw = _clean_columns_holding_raw_avro(client, spec, plan, budget=budget) if wrote_first else []
+        if kept_raw:
+            # An earlier release loaded these columns as INTEGER: loading them as TIMESTAMP/DATE now would be a
+            # column type change the clean table refuses. Load the interval again with the raw types.
+            client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
+            job_ids.clear()
+            skipped[:], wrote_first = list(plan.unloadable), False
+            run_batches(avro_logical=False, variant="_avroraw")
+            warnings.append(
+                f"{spec.clean_table_id} holds Avro logical-typed column(s) {', '.join(kept_raw)} as INTEGER (loaded "
+                "without useAvroLogicalTypes by an earlier release), so this interval was loaded with the raw Avro types "
+                "too. To keep them and skip this check, set load_options.use_avro_logical_types: false; to migrate, "
+                "convert those clean-table columns (e.g. TIMESTAMP_MICROS(col), DATE_FROM_UNIX_DATE(col)) and set "
+                "load_options.use_avro_logical_types: true (open intervals then reload).")
         if not wrote_first:
             raise WorkerError(
                 f"Every file of interval {plan.suffix} of {spec.name!r} is unreadable by BigQuery ({len(skipped)} skipped, "
                 f"e.g. {', '.join(f'gs://{spec.bucket_name}/{n}' for n in skipped[:3])}): nothing was loaded or published "
-                "and no GCS object was deleted; fix the files and re-run."
+                "and no GCS object was deleted; fix the files (or rename the ones named with '*' or '//') and re-run."
             )
 
         if before_copy:
             step = "recording the pending load"
             before_copy(tuple(skipped))  # the intent, durable before the raw table can change (see worker.ledger)
         step = "copying the staging table into the raw table"
-        disposition = "WRITE_APPEND" if plan.append else "WRITE_TRUNCATE"
+        copy_config = raw_copy_config(spec, append=plan.append, now=datetime.now(UTC))
 
         def start_copy(job_id: str) -> bigquery.CopyJob:
             return client.copy_table(plan.staging_table_id, plan.raw_table_id, job_id=job_id, location=spec.location,
-                                     job_config=bigquery.CopyJobConfig(write_disposition=disposition),
-                                     retry=retry, timeout=timeout)
+                                     job_config=copy_config, retry=retry, timeout=timeout)
 
         copy_job, _ = run_or_reattach(client, plan.copy_job_base(spec=spec), start_copy, budget=budget)
         job_ids.append(copy_job.job_id)
         checkpoint("load.copied")
-        expires = raw_table_expiry(spec, now=datetime.now(UTC))
-        if expires is not None:
-            step = "setting the raw table's expiry"
-            raw = client.get_table(plan.raw_table_id, retry=retry, timeout=timeout)
-            raw.expires = expires
-            client.update_table(raw, ["expires"], retry=retry, timeout=timeout)
         step = "dropping the staging table"
         client.delete_table(plan.staging_table_id, not_found_ok=True, retry=retry, timeout=timeout)
-        step = "counting the raw table's rows"
-        return _outcome(client, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget,
-                        copied_from=copy_source(copy_job), skipped=tuple(skipped))
+        step = "reading back the raw table's expiry and counting its rows"
+        return _outcome(client, spec, plan, job_ids=tuple(job_ids), reattached=reattached, budget=budget,
+                        copied_from=copy_source(copy_job), skipped=tuple(skipped), warnings=tuple(warnings))
     except gexc.GoogleAPIError as exc:
         explained = explain_bigquery_error(exc, table=plan.staging_table_id, action="loading")
         raise type(explained)(  # keeps ServiceUnreachable, which stops the run
@@ -197,8 +256,8 @@ MAX_SKIP_ROUNDS = 5
 
 
 def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, index: int, uris: tuple[str, ...],
-                truncate: bool, skipped: list[str], budget: RetryBudget,
-                ) -> tuple[bigquery.LoadJob | None, bool]:
+                truncate: bool, skipped: list[str], budget: RetryBudget, avro_logical: bool | None = None,
+                variant: str = "") -> tuple[bigquery.LoadJob | None, bool]:
     """Load one batch; with ``on_bad_file: skip``, again without the files a failed load names
     (appended to ``skipped``).
 
@@ -207,12 +266,12 @@ def _load_batch(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPla
     Returns ``(job or None when every file was skipped, reattached)``.
     """
     retry, timeout = budget.retry, budget.request_timeout
-    config = load_job_config(spec, first_batch=truncate)
+    config = load_job_config(spec, first_batch=truncate, avro_logical=avro_logical)
     left_out: list[str] = []
     for _ in range(MAX_SKIP_ROUNDS + 1):
         if not uris:
             return None, False
-        base = plan.load_job_base(index, spec=spec)
+        base = plan.load_job_base(index, spec=spec) + variant
         if left_out:
             base = f"{base}_skip{hashlib.sha256('|'.join(sorted(left_out)).encode()).hexdigest()[:10]}"
 
@@ -304,11 +363,78 @@ def raw_table_contents(client: bigquery.Client, table_id: str, *,
     return count_rows(client, table_id, budget=budget), tuple(table.schema)
 
 
-def _outcome(client: bigquery.Client, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...], reattached: int,
-             budget: RetryBudget, copied_from: str | None, skipped: tuple[str, ...] = ()) -> LoadOutcome:
-    rows, schema = raw_table_contents(client, plan.raw_table_id, budget=budget)
-    return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=schema, copied_from=copied_from,
-                       skipped=skipped)
+def _outcome(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *, job_ids: tuple[str, ...],
+             reattached: int, budget: RetryBudget, copied_from: str | None, skipped: tuple[str, ...] = (),
+             warnings: tuple[str, ...] = ()) -> LoadOutcome:
+    """Read the raw table back: its expiry brought to the spec's decision (a copy that created it gave it the
+    dataset's default, which a copy cannot remove; :func:`raw_copy_config`), its row count and schema."""
+    table = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    settle(client, table, expires=raw_table_expiry(spec, now=datetime.now(UTC)), budget=budget)
+    rows = count_rows(client, plan.raw_table_id, budget=budget)
+    return LoadOutcome(rows=rows, job_ids=job_ids, reattached=reattached, schema=tuple(table.schema),
+                       copied_from=copied_from, skipped=skipped, warnings=warnings)
+
+
+def raw_copy_config(spec: ImportSpec, *, append: bool, now: datetime) -> bigquery.CopyJobConfig:
+    """The staging-to-raw copy: replace (or append to) the raw table, and give it the spec's expiry.
+
+    With ``raw_table_expiration_days`` the copy sets it (``destinationExpirationTime``,
+    https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationTableCopy): no patch per
+    interval. Without, a copy cannot say "never" (a table it creates takes the dataset's default, if any):
+    :func:`_outcome` reads the table back and removes such an expiry. Either way the raw table never keeps
+    the staging table's one-day expiry, whether or not a copy carries it over (BigQuery does not say).
+    """
+    config = bigquery.CopyJobConfig(write_disposition="WRITE_APPEND" if append else "WRITE_TRUNCATE")
+    expires = raw_table_expiry(spec, now=now)
+    if expires is not None:
+        config.destination_expiration_time = expires.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return config
+
+
+def repair_table_expiry(client: bigquery.Client, spec: ImportSpec, *, budget: RetryBudget) -> list[str]:
+    """Remove the expiry an earlier release's raw tables and clean table inherited from their dataset's default
+    (one tables.list of the raw dataset, one tables.get of the clean table); one warning line per table repaired.
+
+    Raw tables with ``raw_table_expiration_days`` keep theirs (each load sets it); staging tables keep their day.
+    """
+    raw_prefix = f"{spec.destination_table}__"
+    tables: list[tuple[bigquery.Table, datetime | None]] = []
+    try:
+        if spec.raw_table_expiration_days is None:
+            listed = client.list_tables(f"{spec.project_id}.{spec.raw_dataset_name}", page_size=1000,
+                                        retry=budget.retry, timeout=budget.request_timeout)
+            for item in listed:
+                if item.table_id.startswith(raw_prefix) and "__staging_" not in item.table_id and item.expires:
+                    tables.append((client.get_table(item.reference, retry=budget.retry,
+                                                    timeout=budget.request_timeout), None))
+        with contextlib.suppress(gexc.NotFound):
+            tables.append((client.get_table(spec.clean_table_id, retry=budget.retry,
+                                            timeout=budget.request_timeout), None))
+        return repair(client, tables, budget=budget)
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(exc, table=f"{spec.project_id}.{spec.raw_dataset_name}",
+                                     action="checking the tables' expiry") from exc
+
+
+def _clean_columns_holding_raw_avro(client: bigquery.Client, spec: ImportSpec, plan: IntervalLoadPlan, *,
+                                    budget: RetryBudget) -> list[str]:
+    """Columns the staging table got as logical types (DATE, TIME, DATETIME, TIMESTAMP) that the existing clean
+    table holds as INTEGER: an Avro feed an earlier release loaded without ``useAvroLogicalTypes``.
+
+    Only for Avro loads that chose logical types themselves (no ``load_options.use_avro_logical_types``, no
+    explicit schema): what the option or the schema says is what the user asked for.
+    """
+    if (spec.format is not SourceFormat.AVRO or spec.load_options.use_avro_logical_types is not None
+            or spec.schema is not None):
+        return []
+    try:
+        clean = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.NotFound:
+        return []
+    staging = client.get_table(plan.staging_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    clean_types = {f.name: f.field_type for f in clean.schema}
+    return sorted(f.name for f in staging.schema
+                  if f.field_type in _AVRO_LOGICAL_TYPES and clean_types.get(f.name) in ("INTEGER", "INT64"))
 
 
 def raw_table_expiry(spec: ImportSpec, *, now: datetime) -> datetime | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,11 @@ from worker.spec import ImportSpec
 
 #: BigQuery accepts at most 10,000 source URIs per load job.
 MAX_URIS_PER_JOB = 10_000
+#: A jobs.insert body is at most 10 MB ("Maximum request size: 10 MB",
+#: https://cloud.google.com/bigquery/quotas#api_request_quotas). Object names are up to 1,024 bytes, and the
+#: client sends them JSON-escaped (non-ASCII as \uXXXX: up to 3x longer), so 10,000 long names do not fit: a
+#: batch's URIs get at most 9 MiB of the body, leaving 1 MiB for the rest (schema, options, job reference).
+MAX_URI_BYTES_PER_JOB = 9 * 1024 * 1024
 #: A GCS batch request carries at most 100 calls.
 MAX_DELETES_PER_BATCH = 100
 
@@ -202,6 +208,8 @@ class IntervalLoadPlan:
     attempt_token: str
     batches: tuple[tuple[str, ...], ...]
     append: bool = False
+    #: Objects of ``objects`` no load job can read by URI (see :func:`unloadable_reason`): in no batch.
+    unloadable: tuple[str, ...] = ()
 
     @property
     def suffix(self) -> str:
@@ -210,6 +218,14 @@ class IntervalLoadPlan:
     @property
     def total_bytes(self) -> int:
         return sum(obj.size for obj in self.objects)
+
+    def job_ids_by_name(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Object name -> the job that loaded it: its batch's load job (batches are bounded by request bytes
+        too, so a batch may hold fewer than 10,000 URIs), or — when a retry reattached to the finished copy
+        and only that id is known — the copy job. Objects in no batch (unloadable) get the last job id."""
+        found = {uri.split("/", 3)[3]: job_ids[min(index, len(job_ids) - 1)]
+                 for index, batch in enumerate(self.batches) for uri in batch}
+        return {obj.name: found.get(obj.name, job_ids[-1]) for obj in self.objects}
 
     def load_job_base(self, batch_index: int, *, spec: ImportSpec) -> str:
         """Id (without attempt suffix) of this attempt's load job for one batch."""
@@ -226,6 +242,23 @@ def job_id_for_object(index: int, job_ids: Sequence[str]) -> str:
     return job_ids[min(index // MAX_URIS_PER_JOB, len(job_ids) - 1)]
 
 
+def unloadable_reason(name: str) -> str | None:
+    """Why a load job cannot read object ``name`` by its URI, or None when it can.
+
+    BigQuery reads ``*`` in a source URI as a wildcard and has no escape for it ("Each URI can contain one
+    '*' wildcard character", https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad.FIELDS.source_uris),
+    so ``a*.csv`` would also read ``a.csv`` and every other match; and it "converts multiple consecutive
+    slashes into a single slash" (https://cloud.google.com/bigquery/docs/loading-data-cloud-storage#gcs-uri),
+    so ``x//y.csv`` would read the object ``x/y.csv``. No other load path reads GCS without the data passing
+    through the worker, so such objects are never loaded: the run names them and they are never deleted.
+    """
+    if "*" in name:
+        return "'*' in the name (BigQuery reads it as a wildcard and has no escape for it)"
+    if "//" in name or name.startswith("/"):
+        return "consecutive slashes in the name (BigQuery collapses them, so it would read another object)"
+    return None
+
+
 def generations_digest(spec: ImportSpec, interval_start: datetime, objects: Iterable[ObjectInfo]) -> str:
     """A hash of (spec, interval, object names and generations): equal iff the same data would be loaded."""
     hasher = hashlib.sha256()
@@ -235,10 +268,29 @@ def generations_digest(spec: ImportSpec, interval_start: datetime, objects: Iter
     return hasher.hexdigest()[:16]
 
 
-def batch_uris(bucket: str, objects: Sequence[ObjectInfo], *, max_uris: int = MAX_URIS_PER_JOB) -> tuple[tuple[str, ...], ...]:
-    """``gs://`` URIs in batches of at most ``max_uris``: N files cost ceil(N / max_uris) jobs."""
-    uris = [f"gs://{bucket}/{obj.name}" for obj in objects]
-    return tuple(tuple(uris[i : i + max_uris]) for i in range(0, len(uris), max_uris))
+def uri_request_bytes(uri: str) -> int:
+    """Bytes ``uri`` takes in a jobs.insert body: JSON-escaped as the client sends it, with its separator."""
+    return len(json.dumps(uri)) + 2
+
+
+def batch_uris(bucket: str, objects: Sequence[ObjectInfo], *, max_uris: int = MAX_URIS_PER_JOB,
+               max_bytes: int = MAX_URI_BYTES_PER_JOB) -> tuple[tuple[str, ...], ...]:
+    """``gs://`` URIs in batches of at most ``max_uris`` URIs and ``max_bytes`` request bytes (in order):
+    N files of short names cost ceil(N / max_uris) jobs; long names cost more, never an oversized request."""
+    batches: list[tuple[str, ...]] = []
+    batch: list[str] = []
+    size = 0
+    for obj in objects:
+        uri = f"gs://{bucket}/{obj.name}"
+        cost = uri_request_bytes(uri)
+        if batch and (len(batch) >= max_uris or size + cost > max_bytes):
+            batches.append(tuple(batch))
+            batch, size = [], 0
+        batch.append(uri)
+        size += cost
+    if batch:
+        batches.append(tuple(batch))
+    return tuple(batches)
 
 
 def plan_interval_load(
@@ -277,8 +329,10 @@ def plan_interval_load(
         raw_table_id=raw_table_id,
         staging_table_id=f"{raw_table_id}__staging_{load_key}_{attempt_token}",
         attempt_token=attempt_token,
-        batches=batch_uris(spec.bucket_name, ordered, max_uris=max_uris),
+        batches=batch_uris(spec.bucket_name, [o for o in ordered if unloadable_reason(o.name) is None],
+                           max_uris=max_uris),
         append=append,
+        unloadable=tuple(o.name for o in ordered if unloadable_reason(o.name) is not None),
     )
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +18,24 @@ from datetime import datetime
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
+from worker.bigquery_jobs import wait_for
 from worker.bigquery_queries import count_rows, with_dml_retries
+from worker.checkpoints import checkpoint
 from worker.clients import DEFAULT_BUDGET, RetryBudget
 from worker.errors import WorkerError, explain_bigquery_error
 from worker.intervals import Interval
-from worker.schema_changes import Column, ColumnChange, EvolutionPlan, plan_clean_table_evolution
+from worker.schema_changes import (
+    Column,
+    ColumnChange,
+    EvolutionPlan,
+    plan_clean_table_evolution,
+    widen_table,
+    widened_schema,
+)
 from worker.spec import ImportSpec, SourceMode
 from worker.sql import quote_column, quote_table
 from worker.summaries import CleanTableState, TableColumn
+from worker.table_expiry import NEVER_PARTITION_MS, expiry_changes
 
 LABEL_INTERVAL = "gcs_import_interval"
 LABEL_DIGEST = "gcs_import_digest"
@@ -46,7 +55,9 @@ def clean_table_definition(spec: ImportSpec, raw_schema: Sequence[bigquery.Schem
     ]
     schema.append(bigquery.SchemaField(spec.interval_column, "TIMESTAMP", description="Start of the file drop's interval (UTC)."))
     table = bigquery.Table(spec.clean_table_id, schema=schema)
-    table.time_partitioning = bigquery.TimePartitioning(type_=_PARTITION_UNIT[spec.interval], field=spec.interval_column)
+    # partitions never expire, whatever the dataset's default (worker.table_expiry)
+    table.time_partitioning = bigquery.TimePartitioning(type_=_PARTITION_UNIT[spec.interval], field=spec.interval_column,
+                                                        expiration_ms=NEVER_PARTITION_MS)
     if spec.clustering_fields:
         table.clustering_fields = list(spec.clustering_fields)
     if spec.require_partition_filter:
@@ -80,6 +91,9 @@ def layout_changes(spec: ImportSpec, table: bigquery.Table) -> tuple[list[str], 
     if spec.table_description and table.description != spec.table_description:
         table.description = spec.table_description
         fields.append("description")
+    # Never expires, nor do its partitions: a table a copy or an insert created took the dataset's default
+    # expiry, if any, and an insert or a copy cannot say "never" (worker.table_expiry).
+    fields += expiry_changes(table, expires=None)
     return fields, None
 
 
@@ -135,55 +149,119 @@ def describe_clean_table(client: bigquery.Client, spec: ImportSpec, *,
 
 
 def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,
-                      budget: RetryBudget, previous: tuple[str, str] | None = None) -> str:
-    """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id.
+                      budget: RetryBudget, previous: tuple[str, str] | None = None) -> str | None:
+    """Replace the clean table with ``raw_table_id`` (copy job), then label it; returns the copy job id, or
+    None when the table changed between this copy and its labels (see below).
 
     The copy always runs (it is idempotent: the same source gives the same table) rather than
     reattaching to an earlier one, because the clean table may have been dropped or rewritten
     since; the labels, not job history, say what the table holds.
 
+    The labels are written with the ETag read after the copy (``If-Match``). BigQuery answers 412 when the
+    table changed since (https://cloud.google.com/bigquery/docs/reference/rest/v2/tables/patch): a
+    concurrent run published (and labelled) another snapshot after this copy. Its labels describe the
+    table; this run writes none and returns None, and the caller checks again which interval is newest.
+    Restoring anything then could copy an older snapshot over the newer one.
+
     A WRITE_TRUNCATE copy is atomic in BigQuery: when it fails the table is as it was. Where a
     failed copy leaves the destination empty (bqemulator does, for a changed schema), the
     ``previous`` snapshot ``(suffix, digest)`` is copied back from its raw table (raw tables are
-    kept), so a failed publish never leaves a worse clean table than before.
+    kept), so a failed publish never leaves a worse clean table than before, unless the labels show
+    that another snapshot was published since ``previous`` was read (then nothing is restored over it).
 
     Raises:
-        WorkerError: the copy failed (the message says which snapshot the clean table holds).
+        WorkerError: the copy or the labels failed (the message says which snapshot the clean table holds).
     """
+    action = f"publishing interval {suffix}"
     try:
-        job = _copy_and_label(client, spec, raw_table_id=raw_table_id, suffix=suffix, digest=digest, budget=budget)
+        job = _copy(client, spec, raw_table_id=raw_table_id, suffix=suffix, digest=digest, budget=budget)
     except gexc.GoogleAPIError as exc:
         kept = "the clean table is unchanged"
         if previous is not None:
-            try:
-                _copy_and_label(client, spec, raw_table_id=spec.raw_table_for_suffix(previous[0]),
-                                suffix=previous[0], digest=previous[1], budget=budget)
-                kept = f"the clean table still holds interval {previous[0]}"
-            except gexc.GoogleAPIError:
-                kept = f"restoring interval {previous[0]} failed too: re-run to publish it again"
+            kept = _restore(client, spec, previous, budget=budget)
         raise WorkerError(
-            f"{explain_bigquery_error(exc, table=spec.clean_table_id, action=f'publishing interval {suffix}').args[0]} "
+            f"{explain_bigquery_error(exc, table=spec.clean_table_id, action=action).args[0]} "
             f"({kept}). If the interval's columns changed, drop {spec.clean_table_id} to let the next run publish "
             "the new schema, or fix the files."
         ) from exc
-    return job.job_id
+    try:
+        labelled = _label(client, spec, suffix=suffix, digest=digest, budget=budget)
+    except gexc.GoogleAPIError as exc:
+        raise WorkerError(
+            f"{explain_bigquery_error(exc, table=spec.clean_table_id, action=f'labelling interval {suffix}').args[0]} "
+            f"(the clean table holds interval {suffix}'s rows under older labels: the next run labels it again)."
+        ) from exc
+    return job.job_id if labelled else None
 
 
-def _copy_and_label(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,
-                    budget: RetryBudget) -> bigquery.CopyJob:
-    job = client.copy_table(
-        raw_table_id, spec.clean_table_id, location=spec.location,
-        job_id_prefix=f"gcs_import_{spec.name}_{suffix}_{digest}_publish_",
-        job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"),
-        retry=budget.retry, timeout=budget.request_timeout,
-    )
-    job.result(retry=budget.retry)
+def _restore(client: bigquery.Client, spec: ImportSpec, previous: tuple[str, str], *, budget: RetryBudget) -> str:
+    """Copy the ``previous`` snapshot back after a failed copy, unless another one was published since."""
+    try:
+        now = published_snapshot(client, spec, budget=budget)
+    except WorkerError:
+        now = None
+    if now is not None and now != previous:
+        return f"the clean table holds interval {now[0]}, published by a concurrent run: nothing restored over it"
+    try:
+        _copy(client, spec, raw_table_id=spec.raw_table_for_suffix(previous[0]), suffix=previous[0],
+              digest=previous[1], budget=budget)
+        _label(client, spec, suffix=previous[0], digest=previous[1], budget=budget)
+    except gexc.GoogleAPIError:
+        return f"restoring interval {previous[0]} failed too: re-run to publish it again"
+    return f"the clean table still holds interval {previous[0]}"
+
+
+def _copy(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, suffix: str, digest: str,
+          budget: RetryBudget) -> bigquery.CopyJob:
+    _match_destination_clustering(client, spec, raw_table_id=raw_table_id, budget=budget)
+
+    def copy() -> bigquery.CopyJob:
+        job = client.copy_table(
+            raw_table_id, spec.clean_table_id, location=spec.location,
+            job_id_prefix=f"gcs_import_{spec.name}_{suffix}_{digest}_publish_",
+            job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE"),
+            retry=budget.retry, timeout=budget.request_timeout,
+        )
+        return wait_for(job, budget=budget)
+
+    # a copy that failed on the table update rate (rateLimitExceeded) runs again, as a new job, after a backoff
+    return with_dml_retries(budget, copy)
+
+
+def _match_destination_clustering(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str,
+                                  budget: RetryBudget) -> None:
+    """Give the raw table the clean table's clustering before copying it over the clean table.
+
+    BigQuery refuses a copy onto an existing table whose partitioning or clustering differs from the
+    source's ("Incompatible table partitioning specification", for WRITE_TRUNCATE too:
+    https://cloud.google.com/bigquery/docs/managing-partitioned-tables#copy_partitioned_tables), and the
+    raw tables are loaded unclustered while the clean table has ``clustering_fields``. Clustering can be
+    changed in place (https://cloud.google.com/bigquery/docs/manage-clustered-tables); partitioning cannot,
+    so an Overwrite clean table partitioned by hand still fails the copy, with BigQuery's message.
+    """
+    try:
+        clean = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.NotFound:
+        return  # the copy creates it with the raw table's layout
+    raw = client.get_table(raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    if (raw.clustering_fields or None) != (clean.clustering_fields or None):
+        raw.clustering_fields = clean.clustering_fields or None
+        client.update_table(raw, ["clustering_fields"], retry=budget.retry, timeout=budget.request_timeout)
+
+
+def _label(client: bigquery.Client, spec: ImportSpec, *, suffix: str, digest: str, budget: RetryBudget) -> bool:
+    """Label the clean table as holding ``suffix``/``digest``, conditional on the ETag read here (just after
+    this run's copy); False (nothing written) when the table changed in between (412)."""
     table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
     table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
     # the copy gave the table the raw table's definition: the spec's clustering and description again
     fields, _ = layout_changes(spec, table)
-    client.update_table(table, ["labels", *fields], retry=budget.retry, timeout=budget.request_timeout)
-    return job
+    checkpoint("publish.before_labels")
+    try:
+        client.update_table(table, ["labels", *fields], retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.PreconditionFailed:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -194,21 +272,18 @@ class IncrementalPublish:
     changes: tuple[ColumnChange, ...] = ()
 
 
-_DDL_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+def evolved_schema(schema: Sequence[bigquery.SchemaField], raw_schema: Sequence[bigquery.SchemaField],
+                   plan: EvolutionPlan) -> list[bigquery.SchemaField] | None:
+    """The clean table's schema after ``plan`` (pure): its columns, the relaxed ones NULLABLE, then the
+    interval's new columns as NULLABLE (REPEATED ones stay REPEATED), with their types as the raw table has
+    them. None when the plan changes nothing. Sent as one ``tables.patch`` (:func:`worker.schema_changes.widen_table`)."""
+    return widened_schema(schema, add=_added_fields(raw_schema, plan), relax=plan.relax)
 
 
-def evolution_ddl(table_id: str, plan: EvolutionPlan) -> list[str]:
-    """The DDL statements that apply ``plan`` to the clean table (pure; identifiers quoted, types checked)."""
-    table = quote_table(table_id)
-    statements = []
-    for column in plan.add:
-        if not _DDL_TYPE.match(column.type):
-            raise WorkerError(f"Cannot add column {column.name!r} of type {column.type!r} to {table_id}: "
-                              "add it by hand (ALTER TABLE ... ADD COLUMN), then re-run.")
-        type_ = f"ARRAY<{column.type}>" if column.mode == "REPEATED" else column.type
-        statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_column(column.name)} {type_}")
-    statements += [f"ALTER TABLE {table} ALTER COLUMN {quote_column(name)} DROP NOT NULL" for name in plan.relax]
-    return statements
+def _added_fields(raw_schema: Sequence[bigquery.SchemaField], plan: EvolutionPlan) -> list[bigquery.SchemaField]:
+    raw = {f.name.lower(): f for f in raw_schema}
+    return [bigquery.SchemaField(c.name, raw[c.name.lower()].field_type, mode=c.mode if c.mode == "REPEATED" else "NULLABLE")
+            for c in plan.add]
 
 
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
@@ -250,16 +325,22 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
         )
         if plan.refusal:
             raise WorkerError(plan.refusal)
-        for statement in evolution_ddl(spec.clean_table_id, plan):
-            client.query(statement, location=spec.location, retry=retry, timeout=timeout,
-                         job_retry=None).result(retry=retry, job_retry=None)
+        if plan.add or plan.relax:
+            # One table update for every column of the change, not one ALTER TABLE each: a table takes 5
+            # updates per 10 s (a 403 rateLimitExceeded on the patch is retried by the budget's retry).
+            widen_table(client, spec.clean_table_id, add=_added_fields(raw_schema, plan), relax=plan.relax,
+                        budget=budget)
         insert_columns = ", ".join(quote_column(name) for name in [*raw_columns, column])
         values = ", ".join([*(f"S.{quote_column(name)}" for name in raw_columns), "@interval_start"])
         # ``ON T.col = NULL`` never matches, like ``ON FALSE``, but lets engines use a hash join
         # (bqemulator's DuckDB turns ``ON FALSE`` into a nested loop: ~50 s for 40k x 800k rows).
+        # ``AND T.col = @interval_start`` in the ON condition too: with the same filter in the NOT MATCHED BY
+        # SOURCE clause, every target row the statement may touch is in the interval's partition, so BigQuery
+        # can eliminate the others, as ``require_partition_filter`` demands, without folding the NULL column
+        # (https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables).
         sql = (
-            f"MERGE {clean} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} FROM {raw}) S "
-            f"ON T.{quote_column(column)} = S.{_NO_MATCH} "
+            f"MERGE {clean} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} FROM {raw}) S "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"ON T.{quote_column(column)} = S.{_NO_MATCH} AND T.{quote_column(column)} = @interval_start "
             f"WHEN NOT MATCHED BY SOURCE AND T.{quote_column(column)} = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({insert_columns}) VALUES ({values})"
         )
@@ -271,7 +352,7 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
                 ),
                 retry=retry, timeout=timeout, job_retry=None,
             )
-            job.result(retry=retry, job_retry=None)
+            wait_for(job, budget=budget, job_retry=None)
             return job
 
         job = with_dml_retries(budget, merge)  # partitions of one asset may publish at once

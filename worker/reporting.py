@@ -187,7 +187,10 @@ def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
         c.META_DRY_RUN: _typed(outcome.dry_run, "bool"),
         "cutoff": _typed(outcome.plan.cutoff.isoformat(), "text"),
         c.META_OBJECTS_DELETED: _typed(0 if outcome.dry_run else len(outcome.deleted), "int"),
+        # deleted bytes stay billed on a bucket with soft delete or versioning: freed is 0 there, None unknown
+        c.META_BYTES_DELETED: _typed(0 if outcome.dry_run else outcome.bytes_deleted, "int"),
         c.META_BYTES_FREED: _typed(0 if outcome.dry_run else outcome.bytes_freed, "int"),
+        c.META_BYTES_FREED_NOTE: _typed("" if outcome.dry_run else outcome.freed_note, "text"),
         "objects_to_delete" if outcome.dry_run else "deleted_names": _typed(names[:200], "json"),
         "kept_changed_since_load": _typed([o.name for o in outcome.kept_changed][:200], "json"),
     }

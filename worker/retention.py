@@ -28,16 +28,76 @@ from worker.planning import LoadedObject, RetentionPlan, plan_retention, retenti
 from worker.spec import ImportSpec
 
 
+@dataclass(frozen=True)
+class BucketRetention:
+    """What the bucket keeps of a deleted object (its ``versioning`` and ``softDeletePolicy``).
+
+    On a bucket with soft delete a deleted object stays, billed, for the retention duration
+    (https://cloud.google.com/storage/docs/soft-delete; on by default, 7 days); with object versioning it
+    becomes a noncurrent version, billed until a lifecycle rule or a delete of that generation removes it
+    (https://cloud.google.com/storage/docs/object-versioning). Either way a delete frees nothing at once.
+    """
+
+    soft_delete_seconds: int = 0
+    versioning: bool = False
+
+    @property
+    def keeps_deleted(self) -> str:
+        """Why deleted bytes stay billed ("" when the bucket keeps nothing)."""
+        reasons = []
+        if self.versioning:
+            reasons.append("object versioning keeps them as noncurrent versions until a lifecycle rule deletes them")
+        if self.soft_delete_seconds > 0:
+            days = self.soft_delete_seconds / 86400
+            reasons.append(f"soft delete keeps them for {days:g} days")
+        return "; ".join(reasons)
+
+
 @dataclass
 class RetentionOutcome:
     plan: RetentionPlan
     dry_run: bool
     deleted: list[LoadedObject] = field(default_factory=list)
     kept_changed: list[LoadedObject] = field(default_factory=list)
+    #: The bucket's policy for deleted objects; None when it could not be read (no ``storage.buckets.get``).
+    bucket: BucketRetention | None = None
 
     @property
-    def bytes_freed(self) -> int:
+    def bytes_deleted(self) -> int:
+        """Bytes of the live objects deleted."""
         return sum(obj.size for obj in self.deleted)
+
+    @property
+    def bytes_freed(self) -> int | None:
+        """Bytes no longer stored: ``bytes_deleted`` on a bucket that keeps nothing, 0 on one that keeps
+        deleted objects (:attr:`freed_note` says until when), None when the bucket's policy is unknown."""
+        if self.bucket is None:
+            return None if self.deleted else 0
+        return 0 if self.bucket.keeps_deleted else self.bytes_deleted
+
+    @property
+    def freed_note(self) -> str:
+        if not self.deleted:
+            return ""
+        if self.bucket is None:
+            return ("unknown: the bucket's soft delete and versioning settings could not be read (grant "
+                    "storage.buckets.get, e.g. roles/storage.bucketViewer, to report it)")
+        if self.bucket.keeps_deleted:
+            return f"not yet: {self.bucket.keeps_deleted}"
+        return ""
+
+
+def read_bucket_retention(*, spec: ImportSpec, gcs: storage.Client, budget: RetryBudget) -> BucketRetention | None:
+    """The bucket's versioning and soft delete policy (one ``buckets.get``, billed to ``billing_project``),
+    or None when it cannot be read: the worker's documented grants are object roles, without
+    ``storage.buckets.get``, and a metric is no reason to fail a retention run that deleted objects."""
+    bucket = spec.gcs_bucket(gcs)
+    try:
+        bucket.reload(retry=budget.retry, timeout=budget.request_timeout)
+    except (gexc.GoogleAPIError, requests.exceptions.RequestException):
+        return None
+    seconds = bucket.soft_delete_policy.retention_duration_seconds if bucket.soft_delete_policy else None
+    return BucketRetention(soft_delete_seconds=int(seconds or 0), versioning=bool(bucket.versioning_enabled))
 
 
 def plan_from_services(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, as_of: datetime,

@@ -25,7 +25,14 @@ from worker.checkpoints import checkpoint
 from worker.clients import RetryBudget
 from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
 from worker.ledger import Ledger, LedgerEntry, pending_key
-from worker.loading import copy_source, ensure_datasets, load_interval, raw_table_contents, table_exists
+from worker.loading import (
+    copy_source,
+    ensure_datasets,
+    load_interval,
+    raw_table_contents,
+    repair_table_expiry,
+    table_exists,
+)
 from worker.matching import ObjectInfo, list_objects, match_objects
 from worker.planning import (
     SKIPPED_JOB_ID,
@@ -33,13 +40,18 @@ from worker.planning import (
     RecordedInterval,
     decide_interval,
     generations_digest,
-    job_id_for_object,
     overwrite_target,
     plan_interval_load,
     recorded_digest,
 )
 from worker.publishing import describe_clean_table, publish_incremental, publish_overwrite, published_snapshot
-from worker.retention import DeleteProgress, RetentionOutcome, delete_planned, plan_from_services
+from worker.retention import (
+    DeleteProgress,
+    RetentionOutcome,
+    delete_planned,
+    plan_from_services,
+    read_bucket_retention,
+)
 from worker.schema_changes import schema_change_from_previous
 from worker.spec import ImportSpec, OnBadFile, SourceMode
 from worker.summaries import PRESENT, ImportSummary, IntervalResult, IntervalStatus, RetentionSummary
@@ -60,6 +72,14 @@ def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
         yield
     finally:
         seconds[phase] = round(seconds.get(phase, 0.0) + time.monotonic() - started, 3)
+
+
+def _repair_expiry(spec: ImportSpec, *, bq: bigquery.Client, ledger: Ledger, reporter: Reporter,
+                   budget: RetryBudget) -> None:
+    """Tables an earlier release created that inherited their dataset's default expiry lose it now (a warning
+    names each): the ledger and pending loads (:meth:`Ledger.ensure`), raw tables and the clean table."""
+    for note in [*ledger.expiry_repaired, *repair_table_expiry(bq, spec, budget=budget)]:
+        reporter.warning(note)
 
 
 def window_starts(spec: ImportSpec, window_start: datetime, window_end: datetime) -> list[datetime]:
@@ -115,6 +135,7 @@ def run_import(
         ensure_datasets(bq, spec, budget=budget)
         ledger = Ledger(bq, spec, budget=budget)
         ledger.ensure()
+        _repair_expiry(spec, bq=bq, ledger=ledger, reporter=reporter, budget=budget)
         if not ledger.partitioned:
             reporter.warning(f"{ledger.table_id} is unpartitioned (written by an earlier release): it works, but "
                              "concurrent imports conflict more often; migrate it with `python -m worker migrate-ledger`")
@@ -225,7 +246,7 @@ def _import_round(
         reporter.info(f"Interval {suffix} already holds these {len(objects)} object generations: load skipped")
         return True
     if action is IntervalAction.KEEP:
-        assert recorded is not None
+        assert recorded is not None  # nosec B101 # type narrowing: decide_interval returns KEEP only for a recorded interval
         result.status, result.files = IntervalStatus.RETAINED, len(recorded.objects)
         result.bytes = sum(o.size for o in recorded.objects)
         why = (f"sealed by retention ({len(recorded.deleted_names)} of its {len(recorded.objects)} files deleted)"
@@ -306,6 +327,8 @@ def _import_round(
                                   "of the files it skipped; nothing was recorded or deleted: re-run.")
             skipped = {e.name for e in found if e.job_id == SKIPPED_JOB_ID}
         result.skipped_files = tuple(sorted(skipped))
+        for warning in outcome.warnings:  # unloadable object names, Avro raw types kept
+            reporter.warning(f"Interval {suffix}: {warning}")
         if skipped:
             reporter.warning(f"Interval {suffix}: skipped {len(skipped)} file(s) BigQuery could not read: "
                              + ", ".join(f"gs://{spec.bucket_name}/{n}" for n in sorted(skipped)[:5]))
@@ -322,9 +345,9 @@ def _import_round(
                 reporter.warning(f"Interval {suffix}: {spec.clean_table_id} columns changed: "
                                  + ", ".join(f"{c.column} {c.change}" for c in published.changes))
             checkpoint("import.published")
-        loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size,
-                                          job_id=job_id_for_object(i, outcome.job_ids))
-                              for i, o in enumerate(plan.objects)], tuple(skipped))
+        by_name = plan.job_ids_by_name(outcome.job_ids)
+        loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=by_name[o.name])
+                              for o in plan.objects], tuple(skipped))
         entries = _interval_entries(loaded, recorded, append=append)
         ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
                                raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
@@ -429,8 +452,13 @@ def _publish_newest(*, spec: ImportSpec, bq: bigquery.Client, ledger: Ledger, su
         reporter.info(f"Publishing interval {suffix} to {spec.clean_table_id}"
                       + (" (newer than this window: the backfill leaves the snapshot as it is)" if newer_than_window else ""))
         checkpoint("import.before_publish")
-        summary.publish_job_id = publish_overwrite(bq, spec, raw_table_id=spec.raw_table_id(target), suffix=suffix,
-                                                   digest=digest, budget=budget, previous=current)
+        job_id = publish_overwrite(bq, spec, raw_table_id=spec.raw_table_id(target), suffix=suffix, digest=digest,
+                                   budget=budget, previous=current)
+        if job_id is None:  # the table changed after this copy: a concurrent publish labelled it; check again
+            reporter.info(f"{spec.clean_table_id} changed after this run's copy of interval {suffix} (a concurrent "
+                          "publish): its labels are left as they are; checking the newest interval again")
+            continue
+        summary.publish_job_id = job_id
         checkpoint("import.published")
     reporter.warning(f"{spec.clean_table_id}: concurrent runs kept recording newer intervals; the next run re-checks")
 
@@ -451,6 +479,7 @@ def run_retention(
     with _timed(seconds, "plan"):
         ensure_datasets(bq, spec, budget=budget)
         ledger.ensure()
+        _repair_expiry(spec, bq=bq, ledger=ledger, reporter=reporter, budget=budget)
         plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, budget=budget)
     reporter.info(
         f"Retention for {spec.name!r}: intervals ending before {plan.cutoff.isoformat()} are past "
@@ -476,4 +505,8 @@ def run_retention(
             outcome.kept_changed.extend(progress.kept)
             checkpoint("retention.deleted")
             ledger.mark_deleted([*progress.deleted, *plan.already_gone], deleted_at=datetime.now(UTC))
+        if outcome.deleted:  # soft delete / versioning: are the deleted bytes really freed?
+            outcome.bucket = read_bucket_retention(spec=spec, gcs=gcs, budget=budget)
+            if outcome.freed_note:
+                reporter.info(f"{outcome.bytes_deleted} bytes deleted, freed: {outcome.freed_note}")
     return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)

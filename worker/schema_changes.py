@@ -11,13 +11,17 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.clients import RetryBudget
-from worker.ledger import Ledger
+from worker.errors import WorkerError
 from worker.spec import ImportSpec, SchemaEvolution
+
+if TYPE_CHECKING:  # worker.ledger imports this module (its upgrade widens the ledger with widen_table)
+    from worker.ledger import Ledger
 
 
 class ColumnChangeKind(enum.StrEnum):
@@ -133,6 +137,67 @@ def plan_clean_table_evolution(
             "or fix the files, then re-run."
         ))
     return EvolutionPlan(add=new, relax=required_left if mode is SchemaEvolution.add_and_relax else ())
+
+
+def widened_schema(schema: Sequence[bigquery.SchemaField], *, add: Sequence[bigquery.SchemaField] = (),
+                   relax: Sequence[str] = ()) -> list[bigquery.SchemaField] | None:
+    """``schema`` with the ``add`` columns the table lacks appended (NULLABLE, or REPEATED as they are) and the
+    ``relax`` columns made NULLABLE; None when that changes nothing (pure; names compared case-insensitively,
+    every other property of an existing column kept)."""
+    relaxed = {name.lower() for name in relax}
+    changed = False
+    out = []
+    for field in schema:
+        if field.name.lower() in relaxed and field.mode == "REQUIRED":
+            field = bigquery.SchemaField.from_api_repr({**field.to_api_repr(), "mode": "NULLABLE"})
+            changed = True
+        out.append(field)
+    have = {field.name.lower() for field in schema}
+    for field in add:
+        if field.name.lower() in have:
+            continue
+        mode = "REPEATED" if field.mode == "REPEATED" else "NULLABLE"
+        out.append(bigquery.SchemaField.from_api_repr({**field.to_api_repr(), "mode": mode}))
+        have.add(field.name.lower())
+        changed = True
+    return out if changed else None
+
+
+#: Reads of a table before :func:`widen_table` gives up on a table that keeps changing under it.
+WIDEN_ATTEMPTS = 5
+
+
+def widen_table(client: bigquery.Client, table_id: str, *, add: Sequence[bigquery.SchemaField] = (),
+                relax: Sequence[str] = (), budget: RetryBudget) -> bigquery.Table:
+    """Add columns to ``table_id`` and relax REQUIRED ones to NULLABLE with **one** table update.
+
+    BigQuery allows at most 5 metadata updates per table per 10 seconds
+    (https://cloud.google.com/bigquery/quotas#standard_tables), and DDL counts: one ``ALTER TABLE`` per
+    column hits the limit at the sixth column. One ``tables.patch`` with the whole schema adds any number of
+    NULLABLE columns and relaxes modes at once
+    (https://cloud.google.com/bigquery/docs/managing-table-schemas: add columns, and change a column's mode
+    from REQUIRED to NULLABLE, by supplying the full schema to ``tables.patch``/``tables.update``).
+
+    The patch is conditional on the table's ETag (the client sends ``If-Match``): a schema patch that was
+    computed from a stale read could drop a column a concurrent publish just added, which BigQuery refuses.
+    On 412 the table is read again and the patch recomputed (nothing is sent when the columns are there).
+
+    Raises:
+        google.api_core.exceptions.GoogleAPIError: BigQuery refused the read or the patch.
+        WorkerError: the table changed under every one of :data:`WIDEN_ATTEMPTS` reads.
+    """
+    for _ in range(WIDEN_ATTEMPTS):
+        table = client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
+        schema = widened_schema(table.schema, add=add, relax=relax)
+        if schema is None:
+            return table
+        table.schema = schema
+        try:
+            return client.update_table(table, ["schema"], retry=budget.retry, timeout=budget.request_timeout)
+        except gexc.PreconditionFailed:
+            continue  # the table changed since it was read (a concurrent publish or upgrade): read it again
+    raise WorkerError(f"{table_id} kept changing while its columns {[f.name for f in add]} were added: something "
+                      "else updates it continuously; re-run when it is quiet.")
 
 
 def diff_columns(before: Sequence[Column], after: Sequence[Column]) -> tuple[ColumnChange, ...]:

@@ -98,6 +98,8 @@ _FIELD_TYPES = frozenset(
     }
 )
 _FIELD_MODES = frozenset({"NULLABLE", "REQUIRED", "REPEATED"})
+#: The formats BigQuery applies ``maxBadRecords`` to (it ignores the value for Avro, Parquet and ORC).
+_BAD_RECORDS_FORMATS = frozenset({"CSV", "NEWLINE_DELIMITED_JSON"})
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 # Datasets and tables: BigQuery allows more (tables may hold dashes and Unicode),
@@ -255,6 +257,13 @@ class ImportSpec:
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 self._fail(field_name, f"is {value!r}", "use a whole number, 0 or more")
+        if self.max_bad_records and self.format.value not in _BAD_RECORDS_FORMATS:
+            # "This is only supported for CSV and NEWLINE_DELIMITED_JSON file formats": BigQuery ignores it for
+            # the others, so a bad file fails the load whatever the value (https://cloud.google.com/bigquery/docs/
+            # reference/rest/v2/Job#JobConfigurationLoad.FIELDS.max_bad_records).
+            self._fail("max_bad_records", f"is {self.max_bad_records} for {self.format.value} files",
+                       "BigQuery ignores it except for CSV and NEWLINE_DELIMITED_JSON: remove it (or set 0); to load "
+                       "an interval without the files BigQuery cannot read, set on_bad_file: skip")
         if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
             self._fail("csv_delimiter", f"is {self.csv_delimiter!r}", "use a single character such as ',' or '\\t'")
         if self.timestamp_format is not None and (

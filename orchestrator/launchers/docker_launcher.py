@@ -35,7 +35,7 @@ def docker_container_kwargs(cfg: DockerLaunch, launch_id: str) -> dict[str, Any]
         kwargs["volumes"] = list(cfg.volumes)
     if cfg.read_only_root:
         kwargs["read_only"] = True
-        kwargs["tmpfs"] = {"/tmp": "rw,nosuid,nodev,size=512m"}
+        kwargs["tmpfs"] = {"/tmp": "rw,nosuid,nodev,size=512m"}  # nosec B108 # the container's own private tmpfs, not a shared host /tmp
     if cfg.user:
         kwargs["user"] = cfg.user
     if cfg.entrypoint:

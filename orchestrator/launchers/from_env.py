@@ -5,7 +5,8 @@
 - ``GCS_IMPORT_DOCKER_LAUNCH`` / ``GCS_IMPORT_K8S_LAUNCH``: JSON objects of ``DockerLaunch`` /
   ``K8sLaunch`` fields (how the Helm values configure the pod without code);
 - ``GCS_IMPORT_PIPES_GCS_BUCKET`` / ``GCS_IMPORT_PIPES_GCS_PREFIX``: the Pipes channel over GCS
-  (the default channel of ``k8s``); ``GCS_IMPORT_MESSAGE_CHANNEL``: ``auto``, ``logs`` or ``gcs``.
+  (the default channel of ``k8s``); ``GCS_IMPORT_PIPES_GCS_BILLING_PROJECT``: the project billed when
+  that bucket is Requester Pays; ``GCS_IMPORT_MESSAGE_CHANNEL``: ``auto``, ``logs`` or ``gcs``.
 
 An import's defs.yaml can instead declare its own launcher with ``{{ env.X }}`` templating.
 """
@@ -25,6 +26,7 @@ WORKER_PYTHON_ENV = "GCS_IMPORT_WORKER_PYTHON"
 MESSAGE_CHANNEL_ENV = "GCS_IMPORT_MESSAGE_CHANNEL"
 PIPES_GCS_BUCKET_ENV = "GCS_IMPORT_PIPES_GCS_BUCKET"
 PIPES_GCS_PREFIX_ENV = "GCS_IMPORT_PIPES_GCS_PREFIX"
+PIPES_GCS_BILLING_PROJECT_ENV = "GCS_IMPORT_PIPES_GCS_BILLING_PROJECT"
 LAUNCHER_KINDS = ("subprocess", "docker", "k8s")
 MESSAGE_CHANNELS = ("auto", "logs", "gcs")
 
@@ -48,7 +50,8 @@ def launcher_from_env(environ: Mapping[str, str] | None = None) -> WorkerLaunche
         raise LauncherConfigError(f"{MESSAGE_CHANNEL_ENV}={channel!r}: use one of {', '.join(MESSAGE_CHANNELS)}")
     bucket = environ.get(PIPES_GCS_BUCKET_ENV, "").strip()
     pipes_gcs = (
-        PipesGCSChannel(bucket=bucket, prefix=environ.get(PIPES_GCS_PREFIX_ENV, "").strip() or DEFAULT_PIPES_PREFIX)
+        PipesGCSChannel(bucket=bucket, prefix=environ.get(PIPES_GCS_PREFIX_ENV, "").strip() or DEFAULT_PIPES_PREFIX,
+                        billing_project=environ.get(PIPES_GCS_BILLING_PROJECT_ENV, "").strip() or None)
         if bucket else None
     )
     launcher = WorkerLauncher(kind=kind, python_executable=environ.get(WORKER_PYTHON_ENV) or None,

@@ -38,14 +38,14 @@ def k8s_base_pod_spec(cfg: K8sLaunch) -> dict[str, Any]:
             "read_only_root_filesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],
+        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # nosec B108 # the pod's own emptyDir, not a shared host /tmp
     }
     if cfg.command:
         container["command"] = list(cfg.command)
     spec: dict[str, Any] = {
         "restart_policy": "Never",
         # The worker never calls the Kubernetes API: no service-account token in the pod.
-        "automount_service_account_token": False,
+        "automount_service_account_token": False,  # nosec B105 # a setting named 'token', not a password
         "containers": [container],
         "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "512Mi"}}],
         "security_context": {

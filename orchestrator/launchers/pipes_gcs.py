@@ -11,6 +11,11 @@ deletes the context object and reads message chunks, the worker reads the contex
 message chunks. dagster-gcp's classes call ``client.get_bucket(name)`` before each object
 operation, which needs ``storage.buckets.get`` on the whole bucket; :class:`ObjectsOnlyGCSClient`
 answers that without a request, so a grant conditioned on the prefix suffices (docs/containers.md).
+
+Requester Pays (https://cloud.google.com/storage/docs/requester-pays): with ``billing_project`` set,
+every request of both sides carries ``userProject`` (the bucket handles are made with
+``user_project``); the worker learns it from the bootstrap parameters (``user_project``), as it
+learns the bucket.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dagster_gcp.pipes.message_readers import PipesGCSMessageReader
 from dagster_pipes import PipesBlobStoreMessageWriter
 
 from orchestrator.launchers.settings import WorkerLaunchError
-from worker.pipes_channel import ObjectsOnlyGCSClient
+from worker.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
 
 DEFAULT_PIPES_PREFIX = "dagster-pipes"
 
@@ -43,6 +48,9 @@ class PipesGCSChannel(dg.Config):
     project: str | None = None
     #: Seconds between reads of new message chunks (the worker writes a chunk as often).
     poll_interval_seconds: float = 5.0
+    #: Project billed for the channel's requests when ``bucket`` is Requester Pays (sent as ``userProject``
+    #: by the code server and the worker; both need ``serviceusage.services.use`` on it). None: not sent.
+    billing_project: str | None = None
 
     def clean_prefix(self) -> str:
         """``prefix`` without slashes at either end, validated."""
@@ -58,18 +66,34 @@ class PrefixedGCSMessageReader(PipesGCSMessageReader):
     """``PipesGCSMessageReader`` whose chunks go under a fixed prefix (the stock reader uses a bare
     random name at the bucket's root, which no prefix-scoped grant covers)."""
 
-    def __init__(self, *, prefix: str, **kwargs: Any) -> None:
+    def __init__(self, *, prefix: str, user_project: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._prefix = prefix
+        self._user_project = user_project
 
     @contextmanager
     def get_params(self) -> Iterator[dict[str, Any]]:
-        run_part = "".join(random.choices(string.ascii_lowercase + string.digits, k=24))
+        run_part = "".join(random.choices(string.ascii_lowercase + string.digits, k=24))  # nosec B311 # a unique name, not a secret: IAM on the prefix guards access
         yield {
             "bucket": self.bucket,
             "key_prefix": f"{self._prefix}/messages/{run_part}",
             PipesBlobStoreMessageWriter.INCLUDE_STDIO_IN_MESSAGES_KEY: self.include_stdio_in_messages,
+            **({USER_PROJECT_PARAM: self._user_project} if self._user_project else {}),
         }
+
+
+class BilledGCSContextInjector(PipesGCSContextInjector):
+    """``PipesGCSContextInjector`` whose parameters also name the project to bill (``user_project``), so
+    the worker's context loader and message writer send ``userProject`` to a Requester Pays bucket."""
+
+    def __init__(self, *, user_project: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._user_project = user_project
+
+    @contextmanager
+    def inject_context(self, context: Any) -> Iterator[dict[str, Any]]:
+        with super().inject_context(context) as params:
+            yield {**params, USER_PROJECT_PARAM: self._user_project} if self._user_project else params
 
 
 def gcs_context_injector_and_reader(channel: PipesGCSChannel) -> tuple[PipesGCSContextInjector, PipesGCSMessageReader]:
@@ -81,9 +105,12 @@ def gcs_context_injector_and_reader(channel: PipesGCSChannel) -> tuple[PipesGCSC
 
     prefix = channel.clean_prefix()
     # no background bucket GET either: a prefix-conditioned object grant is all the channel needs
-    client = ObjectsOnlyGCSClient(without_bucket_metadata_fetch(GCSResource(project=channel.project).get_client()))
-    injector = PipesGCSContextInjector(bucket=channel.bucket, client=client, key_prefix=f"{prefix}/context/")
+    client = ObjectsOnlyGCSClient(without_bucket_metadata_fetch(GCSResource(project=channel.project).get_client()),
+                                  user_project=channel.billing_project)
+    injector = BilledGCSContextInjector(bucket=channel.bucket, client=client, key_prefix=f"{prefix}/context/",
+                                        user_project=channel.billing_project)
     reader = PrefixedGCSMessageReader(
-        prefix=prefix, bucket=channel.bucket, client=client, interval=channel.poll_interval_seconds
+        prefix=prefix, bucket=channel.bucket, client=client, interval=channel.poll_interval_seconds,
+        user_project=channel.billing_project,
     )
     return injector, reader

@@ -112,7 +112,7 @@ class WorkerLauncher(dg.ConfigurableResource):
         elif self.kind == "k8s":
             self.effective_k8s()
         if self.effective_channel() == "gcs":
-            assert self.pipes_gcs is not None
+            assert self.pipes_gcs is not None  # nosec B101 # type narrowing: effective_channel() raised if unset
             self.pipes_gcs.clean_prefix()
 
     def worker_env(self) -> dict[str, str]:
@@ -219,7 +219,7 @@ class WorkerLauncher(dg.ConfigurableResource):
         if self.effective_channel() == "gcs":
             from orchestrator.launchers.pipes_gcs import gcs_context_injector_and_reader
 
-            assert self.pipes_gcs is not None
+            assert self.pipes_gcs is not None  # nosec B101 # type narrowing: effective_channel() raised if unset
             injector, reader = gcs_context_injector_and_reader(self.pipes_gcs)
             channel = {"context_injector": injector, "message_reader": reader}
         env = self.worker_env()

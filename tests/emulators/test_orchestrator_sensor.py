@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
-import requests
 
+from localdev.conformance.exchange import Service
 from localdev.samples import drop_daily_scores, upload
 from orchestrator.factories import IntervalGCSAsset, SourceMode, interval_gcs_import_asset
 from orchestrator.factories.partitions import partitions_def_for
@@ -48,22 +48,20 @@ class Ticker:
         self.cursor = data.cursor
         return list(data.run_requests or [])
 
-    def counted_tick(self, monkeypatch) -> tuple[list[dg.RunRequest], list[tuple[str, str, dict[str, str]]]]:
-        """A tick, and every HTTP request this process sent during it (threads it started included)."""
-        sent: list[tuple[str, str, dict[str, str]]] = []
-        original = requests.Session.request
-
-        def counting(session, method, url, *args, **kwargs):
-            parts = urlsplit(url)
-            sent.append((method, parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}))
-            return original(session, method, url, *args, **kwargs)
-
+    def counted_tick(self, conformance) -> tuple[list[dg.RunRequest], list[tuple[str, str, dict[str, str]]]]:
+        """A tick, and every request that reached GCS during it (as the conformance proxy saw them, threads
+        the tick started included; token refreshes left out)."""
         before = set(threading.enumerate())
-        with monkeypatch.context() as patch:
-            patch.setattr(requests.Session, "request", counting)
+        with conformance.recording() as log:
             requests_made = self.tick()
             for thread in set(threading.enumerate()) - before:  # e.g. a background bucket GET
-                thread.join(timeout=30)
+                if "process_request_thread" not in thread.name:  # not the proxy's own connection threads
+                    thread.join(timeout=30)
+        sent = []
+        for r in log:
+            if r.service is Service.STORAGE:
+                parts = urlsplit(r.target)
+                sent.append((r.method, parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}))
         return requests_made, sent
 
 
@@ -122,7 +120,7 @@ def test_a_tick_sends_only_bounded_list_requests(services, bucket, unique_name, 
     ticker = Ticker(sensor, asset)
     list_path = f"/storage/v1/b/{bucket.name}/o"
 
-    requested, sent = ticker.counted_tick(monkeypatch)
+    requested, sent = ticker.counted_tick(services.conformance)
     # ceil(bound / 1,000 a page) = 1 list request asking for the bound, and no other request (no bucket GET).
     # (gcp-storage-emulator ignores maxResults and startOffset: its one page holds all 8; 5 are kept.)
     assert [(m, p) for m, p, _ in sent] == [("GET", list_path)]
@@ -132,14 +130,14 @@ def test_a_tick_sends_only_bounded_list_requests(services, bucket, unique_name, 
     assert [r.partition_key for r in requested] == ["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04"]
 
     # the next tick resumes at the last name listed and finishes the pass, again with one list request
-    requested, sent = ticker.counted_tick(monkeypatch)
+    requested, sent = ticker.counted_tick(services.conformance)
     assert [(m, p) for m, p, _ in sent] == [("GET", list_path)]
     assert sent[0][2]["startOffset"] == blobs[bound - 1].name and sent[0][2]["maxResults"] == str(bound)
     assert [r.partition_key for r in requested] == ["2024-05-05", "2024-05-06", "2024-05-07", "2024-05-08"]
     assert '"scan_after":null' in ticker.cursor
 
     # a quiet tick starts at the interval after the newest requested (now - 1d is long after it)
-    requested, sent = ticker.counted_tick(monkeypatch)
+    requested, sent = ticker.counted_tick(services.conformance)
     assert requested == [] and [(m, p) for m, p, _ in sent] == [("GET", list_path)]
     assert sent[0][2]["startOffset"] == "passport/2024-05-09"
 

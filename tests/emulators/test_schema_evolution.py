@@ -2,13 +2,13 @@
 REQUIRED column an interval leaves empty; Incremental (the clean table evolves) and Overwrite (the
 snapshot takes the newest columns; the check reports the difference).
 
-bqemulator has no ``ALTER COLUMN ... DROP NOT NULL``: ``add_and_relax``'s relaxation is tested as the
-statement sent (tests/unit/test_schema_evolution_plan.py); here it is shown refused without it.
-
-bqemulator also keeps a table's ``tables.get`` schema stale after ``ALTER TABLE ... ADD COLUMN`` (the data
-has the column; the metadata does not). BigQuery returns the added column
-(https://cloud.google.com/bigquery/docs/managing-table-schemas#add_a_nullable_column), so the fixture
-below completes ``get_table``'s schema with the columns a ``SELECT *`` returns, as BigQuery would.
+The worker adds every column of a change with one ``tables.patch`` (the whole schema: new columns NULLABLE,
+relaxed columns NULLABLE, https://cloud.google.com/bigquery/docs/managing-table-schemas), so a change of
+many columns is one table update, within BigQuery's 5 updates per table per 10 seconds. The conformance
+proxy makes the emulators behave as BigQuery here: ``bigquery_schema_patch_adds_columns`` adds the patched
+columns to the emulator's data (bqemulator stores them as metadata only), ``bigquery_table_update_rate``
+counts the updates, and ``bigquery_truncating_copy_replaces_schema`` makes an Overwrite copy replace the
+schema as BigQuery's WRITE_TRUNCATE copy does.
 """
 
 from __future__ import annotations
@@ -21,25 +21,6 @@ from worker.errors import WorkerError
 from worker.reporting import import_checks
 
 NDJSON = r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/rows\.json"
-
-
-@pytest.fixture(autouse=True)
-def tables_get_sees_added_columns(monkeypatch):
-    original = bigquery.Client.get_table
-
-    def get_table(self, table, *args, **kwargs):
-        found = original(self, table, *args, **kwargs)
-        if found.table_type != "TABLE" or not found.schema:
-            return found
-        project, dataset, name = found.full_table_id.replace(":", ".").split(".")
-        seen = self.query(f"SELECT * FROM `{project}`.`{dataset}`.`{name}` LIMIT 0").result().schema
-        known = {f.name for f in found.schema}
-        added = [bigquery.SchemaField(f.name, f.field_type, mode="NULLABLE") for f in seen if f.name not in known]
-        if added:
-            found.schema = [*found.schema, *added]
-        return found
-
-    monkeypatch.setattr(bigquery.Client, "get_table", get_table)
 
 
 def _spec(bucket, unique_name, **overrides):
@@ -79,6 +60,29 @@ def test_columns_added_across_three_intervals_reach_the_clean_table(bucket, gcs_
     table = check["metadata"]["column_changes"]["raw_value"]["records"]
     added = {(r["interval"], r["column"]) for r in table if r["change"] == "added"}
     assert {("20240106", "score"), ("20240107", "city")} <= added
+
+
+def test_an_interval_adding_seven_columns_is_one_table_update(bucket, gcs_client, bq_client, unique_name, conformance):
+    """Strict-cloud defect 3: one ALTER TABLE per new column hit BigQuery's 5 table updates per 10 seconds
+    (``bigquery_table_update_rate``) at the sixth column, failing the publish. All seven go in one patch."""
+    spec = _spec(bucket, unique_name)
+    _drop(bucket, 5, [{"id": 1, "name": "a"}])
+    import_window(spec, gcs_client, bq_client, day(5))
+    new = {f"c{i}": f"v{i}" for i in range(7)}
+    _drop(bucket, 6, [{"id": 2, "name": "b", **new}])
+    added_before = conformance.answered["bigquery_schema_patch_adds_columns"]
+
+    summary = import_window(spec, gcs_client, bq_client, day(6))
+
+    assert rows_per_interval(bq_client, spec) == {day(5): 1, day(6): 1}
+    columns = dict(_columns(bq_client, spec.clean_table_id))
+    assert all(columns[name] == "NULLABLE" for name in new)
+    rows = {r["id"]: tuple(r[name] for name in new) for r in bq_client.query(
+        f"SELECT * FROM `{spec.clean_table_id.replace('.', '`.`')}`").result()}
+    assert rows == {1: (None,) * 7, 2: tuple(new.values())}
+    assert conformance.answered["bigquery_schema_patch_adds_columns"] == added_before + 1, "one patch, all columns"
+    changes = _schema_check(summary)["metadata"]["column_changes"]["raw_value"]["records"]
+    assert {r["column"] for r in changes if r["change"] == "added"} >= set(new)
 
 
 def test_fail_mode_leaves_the_clean_table_unchanged(bucket, gcs_client, bq_client, unique_name):
@@ -122,30 +126,6 @@ def test_a_required_column_left_empty_is_refused_without_relaxing(bucket, gcs_cl
     assert table_rows(bq_client, spec.clean_table_id) == []
 
 
-@pytest.fixture
-def truncating_copy_replaces_the_schema(monkeypatch):
-    """bqemulator answers 500 to a WRITE_TRUNCATE copy whose source has other columns; BigQuery replaces
-    the destination's data and schema with the source's
-    (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationTableCopy: writeDisposition
-    WRITE_TRUNCATE "overwrites the table data and uses the schema from the source table"). The hook drops
-    the destination first when the columns differ, which is what BigQuery's copy amounts to."""
-    original = bigquery.Client.copy_table
-
-    def copy_table(self, sources, destination, *args, job_config=None, **kwargs):
-        if job_config is not None and job_config.write_disposition == "WRITE_TRUNCATE":
-            try:
-                before = [f.name for f in self.get_table(destination).schema]
-                after = [f.name for f in self.get_table(sources).schema]
-                if before != after:
-                    self.delete_table(destination)
-            except Exception:
-                pass
-        return original(self, sources, destination, *args, job_config=job_config, **kwargs)
-
-    monkeypatch.setattr(bigquery.Client, "copy_table", copy_table)
-
-
-@pytest.mark.usefixtures("truncating_copy_replaces_the_schema")
 def test_overwrite_takes_the_newest_columns_and_the_check_reports_them(bucket, gcs_client, bq_client, unique_name):
     spec = _spec(bucket, unique_name, mode="Overwrite")
     _drop(bucket, 5, [{"id": 1, "name": "a"}])

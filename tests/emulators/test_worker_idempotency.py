@@ -224,7 +224,7 @@ def test_changed_load_settings_reload_unchanged_files(bucket, gcs_client, bq_cli
     spec = make_spec(bucket.name, unique_name, mode="Incremental")
     drop_days(bucket, spec, DAYS[:2], rows=[3, 4])
     first = import_window(spec, gcs_client, bq_client, day(5), day(7))
-    changed = ImportSpec.from_dict({**spec.to_dict(), "max_bad_records": 2})
+    changed = ImportSpec.from_dict({**spec.to_dict(), "load_options": {"enable_list_inference": True}})
 
     again = import_window(changed, gcs_client, bq_client, day(5), day(7))
     settled = import_window(changed, gcs_client, bq_client, day(5), day(7))

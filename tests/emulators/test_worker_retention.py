@@ -76,7 +76,7 @@ def test_deletes_only_loaded_objects_past_retention(scenario, bucket, gcs_client
     assert summary.outcome.plan.cutoff == datetime(2024, 1, 9, 6, tzinfo=UTC)
     assert {o.name for o in summary.outcome.deleted} == names["loaded_past"]
     assert [o.name for o in summary.outcome.kept_changed] == [names["reuploaded"]]
-    assert summary.outcome.bytes_freed == sum(o.size for o in summary.outcome.deleted) > 0
+    assert summary.outcome.bytes_deleted == sum(o.size for o in summary.outcome.deleted) > 0
     remaining = object_names(bucket)
     assert remaining == before - names["loaded_past"]
     for kept in ("reuploaded", "never_loaded", "junk", "unparseable", "outside_prefix"):

@@ -15,7 +15,6 @@ from tests.emulators.worker_helpers import (
 )
 from tests.faults.harness import at_checkpoint
 from worker.clients import RetryBudget
-from worker.errors import WorkerError
 from worker.publishing import published_snapshot
 from worker.reporting import import_checks
 
@@ -51,24 +50,41 @@ def test_allow_empty_snapshot_lets_an_empty_interval_publish(bucket, gcs_client,
     assert published_snapshot(bq_client, spec)[0] == "20240106"
 
 
-def test_failed_copy_of_a_changed_schema_keeps_the_previous_snapshot(bucket, gcs_client, bq_client, unique_name):
-    """Item 4, second half: the newest interval's columns differ and the copy fails: the clean table stays as it
-    was. (Real BigQuery's WRITE_TRUNCATE copy replaces the schema atomically and succeeds; bqemulator answers
-    500 and empties the destination, which is the failure the restore must repair.)"""
+def test_a_changed_schema_replaces_the_snapshot_with_the_newest_columns(bucket, gcs_client, bq_client, unique_name):
+    """Item 4, second half: the newest interval's columns differ. BigQuery's WRITE_TRUNCATE copy replaces the
+    table's data and schema (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationTableCopy),
+    atomically: the newest interval is the snapshot. (bqemulator answered 500 and emptied the destination; the
+    conformance proxy's ``bigquery_truncating_copy_replaces_schema`` makes it answer as BigQuery does.)"""
     spec = csv_spec(bucket, unique_name)
     bucket.blob("drops/2024-01-05/scores.csv").upload_from_string("day,address,score\n2024-01-05,a,1\n2024-01-05,b,2\n")
     import_window(spec, gcs_client, bq_client, day(5))
     bucket.blob("drops/2024-01-06/scores.csv").upload_from_string("day,address,score,extra\n2024-01-06,a,1,x\n")
 
-    try:
-        import_window(spec, gcs_client, bq_client, day(6), budget=RetryBudget(deadline_seconds=2))
-    except WorkerError as exc:  # the emulator's failed copy: the message says what the clean table holds
-        assert "still holds interval 20240105" in str(exc)
-        assert count_rows(bq_client, spec.clean_table_id) == 2
-        assert published_snapshot(bq_client, spec)[0] == "20240105"
-    else:  # a copy that replaces the schema (real BigQuery): the newest interval is the snapshot
-        assert published_snapshot(bq_client, spec)[0] == "20240106"
-        assert count_rows(bq_client, spec.clean_table_id) == 1
+    import_window(spec, gcs_client, bq_client, day(6), budget=RetryBudget(deadline_seconds=2))
+
+    assert published_snapshot(bq_client, spec)[0] == "20240106"
+    assert count_rows(bq_client, spec.clean_table_id) == 1
+    assert "extra" in [f.name for f in bq_client.get_table(spec.clean_table_id).schema]
+
+
+def test_a_newer_publish_between_copy_and_labels_is_never_replaced_by_an_older_snapshot(
+        bucket, gcs_client, bq_client, unique_name, conformance):
+    """Strict-cloud defect 4: run A copied interval 01-05, then run B recorded 01-06 and published it (copy and
+    labels), then A's ETag-conditional labels update got 412 (``bigquery_table_etag``). Observed before: the 412
+    sent A into the restore path, which copied the snapshot A had read before (01-04) over B's 01-06. Now A
+    writes no labels, checks the newest interval again and finds 01-06 published."""
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(4)], rows=2)
+    import_window(spec, gcs_client, bq_client, day(4))
+    drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])
+    refused_before = conformance.answered["bigquery_table_etag"]
+
+    with at_checkpoint("publish.before_labels", lambda: import_window(spec, gcs_client, bq_client, day(6))):
+        import_window(spec, gcs_client, bq_client, day(5))
+
+    assert conformance.answered["bigquery_table_etag"] > refused_before, "A's labels update was refused (412)"
+    assert published_snapshot(bq_client, spec)[0] == "20240106"
+    assert days_in_clean(bq_client, spec) == {"2024-01-06": 4}
 
 
 def test_concurrent_runs_end_on_the_newest_interval(bucket, gcs_client, bq_client, unique_name):

@@ -21,7 +21,9 @@ def test_the_incremental_clean_table_is_created_with_the_whole_layout():
     spec = ImportSpec(**INCREMENTAL, clustering_fields=["address"], require_partition_filter=True,
                       table_description="Passport scores, daily.")
     body = clean_table_definition(spec, RAW).to_api_repr()
-    assert body["timePartitioning"] == {"type": "DAY", "field": "_interval_start"}
+    # partitions never expire, whatever the dataset's default (negative: "no expiration", worker.table_expiry)
+    assert body["timePartitioning"] == {"type": "DAY", "field": "_interval_start", "expirationMs": "-1000"}
+    assert "expirationTime" not in body  # an insert cannot say "never": read back and patched (expiry_changes)
     assert body["clustering"] == {"fields": ["address"]}
     assert body["requirePartitionFilter"] is True and body["description"] == "Passport scores, daily."
     fields = {f["name"]: f for f in body["schema"]["fields"]}

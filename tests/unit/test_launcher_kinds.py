@@ -1,8 +1,13 @@
 """WorkerLauncher's docker and k8s kinds where no engine or cluster is needed: settings, log-line
 joining, and failures that must name their cause (run for real against endpoints that are absent)."""
 
+import contextlib
+import http.server
 import json
 import socket
+import threading
+from collections.abc import Iterator
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -106,19 +111,90 @@ def test_k8s_without_cluster_fails_with_the_reason(tmp_path):
     assert str(port) in message or "Connection refused" in message, message
 
 
-def test_pod_cleanup_never_raises(tmp_path):
-    """Cleanup against an unreachable API only warns: the run's own error must stand."""
+@contextlib.contextmanager
+def _kubernetes_api(host: str) -> Iterator[None]:
     import kubernetes
 
     saved = kubernetes.client.Configuration.get_default_copy()
     configuration = kubernetes.client.Configuration()
-    configuration.host = f"http://127.0.0.1:{_closed_port()}"
+    configuration.host = host
     configuration.retries = 0
     kubernetes.client.Configuration.set_default(configuration)
     try:
-        delete_worker_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
+        yield
     finally:
         kubernetes.client.Configuration.set_default(saved)
+
+
+def _warnings(stderr: str) -> list[str]:
+    """The messages of the WARNING lines Dagster's log manager wrote for the context: its handler writes
+    ``<time> - dagster - WARNING - <run id or "system"> - <message>`` to stderr."""
+    return [line.split(" - WARNING - ", 1)[1].split(" - ", 1)[1] for line in stderr.splitlines() if " - WARNING - " in line]
+
+
+def test_pod_cleanup_against_an_unreachable_api_warns_and_returns(capsys):
+    """Cleanup against an unreachable API only warns (the run's own error must stand): the pods cannot
+    be listed, so no pod can be named; the warning names the namespace and the refused connection."""
+    port = _closed_port()
+    with _kubernetes_api(f"http://127.0.0.1:{port}"):
+        delete_worker_pods("gcs-import", "nope", dg.build_asset_context())  # no exception
+    [warning] = _warnings(capsys.readouterr().err)
+    assert "Could not list worker pods in gcs-import to delete them" in warning, warning
+    assert "Connection refused" in warning and str(port) in warning, warning
+
+
+class _PodsAPI(http.server.BaseHTTPRequestHandler):
+    """Lists three pods; deleting them answers 404 (already gone), 403, and a dropped connection."""
+
+    requests: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self):
+        self.requests.append(("GET", self.path))
+        items = [{"metadata": {"name": name}} for name in ("worker-gone", "worker-forbidden", "worker-dropped")]
+        self._reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+
+    def do_DELETE(self):
+        self.requests.append(("DELETE", self.path))
+        name = self.path.rsplit("/", 1)[1]
+        if name == "worker-gone":
+            self._reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+        elif name == "worker-forbidden":
+            self._reply(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403})
+        else:
+            self.close_connection = True  # no response at all
+
+    def _reply(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_pod_cleanup_warns_naming_each_pod_it_could_not_delete(capsys):
+    """Each pod is tried, a failed delete only warns (naming the pod and the cause), an already
+    deleted pod (404) is not worth a warning, and nothing is raised."""
+    _PodsAPI.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PodsAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with _kubernetes_api(f"http://127.0.0.1:{server.server_address[1]}"):
+            delete_worker_pods("gcs-import", "abc123", dg.build_asset_context())  # no exception
+    finally:
+        server.shutdown()
+        server.server_close()
+    [listing, *deletes] = _PodsAPI.requests
+    assert listing[0] == "GET" and listing[1].startswith("/api/v1/namespaces/gcs-import/pods?")
+    assert f"labelSelector={LAUNCH_ID_LABEL}%3Dabc123" in listing[1], listing
+    assert [path.rsplit("/", 1)[1] for _, path in deletes] == ["worker-gone", "worker-forbidden", "worker-dropped"]
+    forbidden, dropped = _warnings(capsys.readouterr().err)
+    assert forbidden == "Could not delete worker pod worker-forbidden: 403 Forbidden", forbidden
+    assert dropped.startswith("Could not delete worker pod worker-dropped: "), dropped
+    assert "Remote end closed connection without response" in dropped, dropped
 
 
 def test_worker_error_from_a_quoted_pod_log_tail(tmp_path):

@@ -98,7 +98,7 @@ def test_open_interval_skips_only_when_recorded_generations_and_settings_are_ide
     assert decide(objs(4), recorded).action is IntervalAction.LOAD, "new file"
     removed = decide(objs(2), recorded)
     assert removed.action is IntervalAction.LOAD and len(removed.to_load) == 2, "file removed: the interval is rebuilt"
-    changed_settings = ImportSpec(**{**BASE, "max_bad_records": 5})
+    changed_settings = ImportSpec(**{**BASE, "load_options": {"enable_list_inference": True}})
     assert decide(objs(3), recorded, changed_settings).action is IntervalAction.LOAD, "load settings changed since the load"
 
 
@@ -140,7 +140,7 @@ def test_sealed_interval_adds_new_names_and_refuses_reuploads() -> None:
     refused = decide(reuploaded, recorded)
     assert refused.action is IntervalAction.REFUSE
     assert [(o.name, o.generation) for o in refused.conflicts] == [(everything[2].name, 7)]
-    changed_settings = ImportSpec(**{**BASE, "max_bad_records": 5})
+    changed_settings = ImportSpec(**{**BASE, "load_options": {"enable_list_inference": True}})
     assert decide(everything[1:3], record(everything[:3], sealed=True, spec=SPEC), changed_settings).action \
         is IntervalAction.KEEP, "a settings change never reloads a sealed interval"
 

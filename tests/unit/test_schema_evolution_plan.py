@@ -1,15 +1,15 @@
-"""Schema evolution of the Incremental clean table: the plan (pure) and the DDL it sends.
+"""Schema evolution of the Incremental clean table: the plan (pure) and the schema patch it sends.
 
-bqemulator has no ``ALTER COLUMN ... DROP NOT NULL``, so ``add_and_relax``'s relaxation is checked
-here as the statement sent (BigQuery's DDL reference:
-https://cloud.google.com/bigquery/docs/reference/standard-sql/data-definition-language#alter_column_drop_not_null_statement);
+Every column of a change goes in one ``tables.patch`` with the whole schema (new columns NULLABLE, relaxed
+columns NULLABLE: https://cloud.google.com/bigquery/docs/managing-table-schemas), not one ``ALTER TABLE`` per
+column (5 table updates per 10 s). ``add_and_relax``'s relaxation is checked here as the schema sent;
 adding columns runs against the emulator in tests/emulators/test_schema_evolution.py.
 """
 
 import pytest
+from google.cloud import bigquery
 
-from worker.errors import WorkerError
-from worker.publishing import evolution_ddl
+from worker.publishing import evolved_schema
 from worker.schema_changes import Column, ColumnChangeKind, EvolutionPlan, diff_columns, plan_clean_table_evolution
 from worker.spec import SchemaEvolution
 
@@ -67,16 +67,20 @@ def test_a_new_struct_column_is_refused():
     assert "STRUCT" in plan([Column("id", "INT64", "REQUIRED"), Column("meta", "STRUCT")]).refusal
 
 
-def test_ddl_quotes_identifiers_and_spells_types():
+def test_one_schema_patch_adds_and_relaxes_every_column():
     result = plan([Column("id", "INT64", "REQUIRED"), Column("new col", "NUMERIC"), Column("tags", "STRING", "REPEATED")],
                   mode=SchemaEvolution.add_and_relax, clean=[*CLEAN, Column("must", "DATE", "REQUIRED")])
-    assert evolution_ddl("p.clean.t", result) == [
-        "ALTER TABLE `p`.`clean`.`t` ADD COLUMN IF NOT EXISTS `new col` NUMERIC",
-        "ALTER TABLE `p`.`clean`.`t` ADD COLUMN IF NOT EXISTS `tags` ARRAY<STRING>",
-        "ALTER TABLE `p`.`clean`.`t` ALTER COLUMN `must` DROP NOT NULL",
-    ]
-    with pytest.raises(WorkerError, match="add it by hand"):
-        evolution_ddl("p.clean.t", EvolutionPlan(add=(Column("x", "STRING; DROP TABLE t"),)))
+    clean = [bigquery.SchemaField("id", "INTEGER", mode="REQUIRED", description="kept"),
+             bigquery.SchemaField("name", "STRING"), bigquery.SchemaField("_interval_start", "TIMESTAMP"),
+             bigquery.SchemaField("must", "DATE", mode="REQUIRED")]
+    raw = [bigquery.SchemaField("id", "INTEGER", mode="REQUIRED"), bigquery.SchemaField("new col", "NUMERIC", mode="REQUIRED"),
+           bigquery.SchemaField("tags", "STRING", mode="REPEATED")]
+    schema = evolved_schema(clean, raw, result)
+    assert [(f.name, f.field_type, f.mode) for f in schema] == [
+        ("id", "INTEGER", "REQUIRED"), ("name", "STRING", "NULLABLE"), ("_interval_start", "TIMESTAMP", "NULLABLE"),
+        ("must", "DATE", "NULLABLE"), ("new col", "NUMERIC", "NULLABLE"), ("tags", "STRING", "REPEATED")]
+    assert schema[0].description == "kept", "existing columns keep their properties"
+    assert evolved_schema(clean, raw, EvolutionPlan()) is None, "nothing to change: no update sent"
 
 
 def test_diff_columns_lists_added_removed_and_retyped():
