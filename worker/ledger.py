@@ -289,6 +289,9 @@ class Ledger:
                                     timeout=budget.request_timeout,
                                     job_config=bigquery.CopyJobConfig(write_disposition="WRITE_EMPTY")
                                     ).result(retry=budget.retry)
+            # the backup is the only copy of every row until the swap: never let a dataset default expire it
+            settle(self._client, self._client.get_table(backup, retry=budget.retry, timeout=budget.request_timeout),
+                   expires=None, budget=budget)
         except gexc.GoogleAPIError as exc:
             raise explain_bigquery_error(exc, table=backup, action="backing up the ledger (nothing was changed)") from exc
         saved = self._query(f"SELECT COUNT(*) AS n FROM {quote_table(backup)}", [], action="counting the backup")[0]["n"]  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters

@@ -227,6 +227,8 @@ def load_interval(
         if before_copy:
             step = "recording the pending load"
             before_copy(tuple(skipped))  # the intent, durable before the raw table can change (see worker.ledger)
+        step = "giving the staging table the raw table's clustering"
+        _match_raw_clustering(client, plan, budget=budget)
         step = "copying the staging table into the raw table"
         copy_config = raw_copy_config(spec, append=plan.append, now=datetime.now(UTC))
 
@@ -249,6 +251,27 @@ def load_interval(
             f"gs://{spec.bucket_name}/{plan.objects[0].name}) into {plan.raw_table_id} failed while {step}: "
             f"{explained.args[0]} Nothing was published and no GCS object was deleted; {_advice(exc)}"
         ) from exc
+
+
+def _match_raw_clustering(client: bigquery.Client, plan: IntervalLoadPlan, *, budget: RetryBudget) -> None:
+    """Give the (private) staging table the existing raw table's clustering before copying it there.
+
+    BigQuery refuses a copy onto an existing table whose partitioning or clustering differs from the
+    source's (https://cloud.google.com/bigquery/docs/managing-partitioned-tables#copy_partitioned_tables), and
+    a raw table published over a clustered Overwrite clean table was given that clustering
+    (:func:`worker.publishing._match_destination_clustering`): without this a reload or an addition of
+    that interval could never be copied into it.
+    """
+    try:
+        raw = client.get_table(plan.raw_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.NotFound:
+        return  # the copy creates it with the staging table's layout
+    if not raw.clustering_fields:
+        return
+    staging = client.get_table(plan.staging_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    if staging.clustering_fields != raw.clustering_fields:
+        staging.clustering_fields = raw.clustering_fields
+        client.update_table(staging, ["clustering_fields"], retry=budget.retry, timeout=budget.request_timeout)
 
 
 #: Load retries of one batch without the files its errors named, before the interval fails anyway.

@@ -184,8 +184,9 @@ def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id
             f"({kept}). If the interval's columns changed, drop {spec.clean_table_id} to let the next run publish "
             "the new schema, or fix the files."
         ) from exc
+    checkpoint("publish.copied")
     try:
-        labelled = _label(client, spec, suffix=suffix, digest=digest, budget=budget)
+        labelled = _label(client, spec, suffix=suffix, digest=digest, copied=job, budget=budget)
     except gexc.GoogleAPIError as exc:
         raise WorkerError(
             f"{explain_bigquery_error(exc, table=spec.clean_table_id, action=f'labelling interval {suffix}').args[0]} "
@@ -195,13 +196,25 @@ def publish_overwrite(client: bigquery.Client, spec: ImportSpec, *, raw_table_id
 
 
 def _restore(client: bigquery.Client, spec: ImportSpec, previous: tuple[str, str], *, budget: RetryBudget) -> str:
-    """Copy the ``previous`` snapshot back after a failed copy, unless another one was published since."""
+    """Copy the ``previous`` snapshot back after a failed copy, only where the failure emptied the clean table.
+
+    BigQuery's copy is one atomic update ("Creation, truncation and append actions occur as one atomic
+    update upon job completion", JobConfigurationTableCopy): a failed copy leaves the table as it was,
+    and restoring then could only copy ``previous`` over a snapshot a concurrent run published meanwhile.
+    So nothing is restored over a table that has rows, another snapshot's labels, or labels that
+    cannot be read; only an emptied or dropped table (as bqemulator leaves one) gets ``previous`` back.
+    """
     try:
         now = published_snapshot(client, spec, budget=budget)
-    except WorkerError:
-        now = None
+        table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    except gexc.NotFound:
+        now, table = None, None
+    except (WorkerError, gexc.GoogleAPIError):
+        return "the clean table was left as it is (it could not be read): re-run to publish again"
     if now is not None and now != previous:
         return f"the clean table holds interval {now[0]}, published by a concurrent run: nothing restored over it"
+    if table is not None and (table.num_rows or 0) > 0:
+        return f"the clean table still holds interval {previous[0]}"
     try:
         _copy(client, spec, raw_table_id=spec.raw_table_for_suffix(previous[0]), suffix=previous[0],
               digest=previous[1], budget=budget)
@@ -249,10 +262,15 @@ def _match_destination_clustering(client: bigquery.Client, spec: ImportSpec, *, 
         client.update_table(raw, ["clustering_fields"], retry=budget.retry, timeout=budget.request_timeout)
 
 
-def _label(client: bigquery.Client, spec: ImportSpec, *, suffix: str, digest: str, budget: RetryBudget) -> bool:
+def _label(client: bigquery.Client, spec: ImportSpec, *, suffix: str, digest: str, budget: RetryBudget,
+           copied: bigquery.CopyJob | None = None) -> bool:
     """Label the clean table as holding ``suffix``/``digest``, conditional on the ETag read here (just after
-    this run's copy); False (nothing written) when the table changed in between (412)."""
+    this run's copy); False (nothing written) when the table changed after the ``copied`` job ended (another
+    run's copy or labels landed before this read: its ``lastModifiedTime`` is later than the copy's end) or
+    between the read and the patch (412). Labelling then could name this interval over another's rows."""
     table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
+    if copied is not None and copied.ended is not None and table.modified is not None and table.modified > copied.ended:
+        return False
     table.labels = {**(table.labels or {}), LABEL_INTERVAL: suffix, LABEL_DIGEST: digest}
     # the copy gave the table the raw table's definition: the spec's clustering and description again
     fields, _ = layout_changes(spec, table)
@@ -281,9 +299,14 @@ def evolved_schema(schema: Sequence[bigquery.SchemaField], raw_schema: Sequence[
 
 
 def _added_fields(raw_schema: Sequence[bigquery.SchemaField], plan: EvolutionPlan) -> list[bigquery.SchemaField]:
+    """The columns to add, as the raw table declares them (a RECORD with its sub-fields), NULLABLE unless REPEATED."""
     raw = {f.name.lower(): f for f in raw_schema}
-    return [bigquery.SchemaField(c.name, raw[c.name.lower()].field_type, mode=c.mode if c.mode == "REPEATED" else "NULLABLE")
-            for c in plan.add]
+    added = []
+    for c in plan.add:
+        resource = raw[c.name.lower()].to_api_repr()
+        resource["mode"] = c.mode if c.mode == "REPEATED" else "NULLABLE"
+        added.append(bigquery.SchemaField.from_api_repr(resource))
+    return added
 
 
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,

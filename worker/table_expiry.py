@@ -77,11 +77,23 @@ def describe(table: bigquery.Table | bigquery.table.TableListItem) -> str:
 
 def settle(client: bigquery.Client, table: bigquery.Table, *, expires: datetime | None,
            budget: RetryBudget) -> list[str]:
-    """Patch ``table`` (as just read) to the decision when it differs; the fields patched (none: no call)."""
-    fields = expiry_changes(table, expires=expires)
-    if fields:
-        client.update_table(table, fields, retry=budget.retry, timeout=budget.request_timeout)
-    return fields
+    """Patch ``table`` (as just read) to the decision when it differs; the fields patched (none: no call).
+
+    The patch carries the table's ETag; when another run changed the table in between (412), the table is
+    read again and the decision applied to what it is now (a few rounds).
+    """
+    for round_ in range(5):
+        fields = expiry_changes(table, expires=expires)
+        if not fields:
+            return []
+        try:
+            client.update_table(table, fields, retry=budget.retry, timeout=budget.request_timeout)
+            return fields
+        except gexc.PreconditionFailed:
+            if round_ == 4:
+                raise
+            table = client.get_table(table.reference, retry=budget.retry, timeout=budget.request_timeout)
+    return []
 
 
 def repair_message(table_id: str, before: str, expires: datetime | None) -> str:

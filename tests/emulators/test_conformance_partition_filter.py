@@ -72,3 +72,18 @@ def test_overwrite_with_clustering_publishes_every_snapshot_and_keeps_the_cluste
     with pytest.raises(gexc.BadRequest, match="Incompatible table partitioning specification"):
         bq_client.copy_table(other, clean, job_config=bigquery.CopyJobConfig(write_disposition="WRITE_TRUNCATE")).result()
     assert conformance.answered["bigquery_copy_layout"] == 1
+
+
+def test_a_published_interval_with_clustering_can_be_reloaded(conformance, bucket, gcs_client, bq_client, unique_name):
+    """Publishing onto the clustered clean table gives the raw table the clean table's clustering; a later reload
+    of that (open) interval copies a new staging table onto the now clustered raw table, which BigQuery refuses
+    unless the two layouts match."""
+    spec = _spec(bucket, unique_name, mode="Overwrite", clustering_fields=["name"])
+    refused_before = conformance.answered["bigquery_copy_layout"]
+    for ids in ([1], [1, 4], [1, 4, 5]):  # each a re-upload: the open interval reloads and is published again
+        _drop(bucket, 5, [{"id": i, "name": f"n{i}"} for i in ids])
+        import_window(spec, gcs_client, bq_client, day(5))
+        clean = bq_client.get_table(spec.clean_table_id)
+        assert sorted(r["id"] for r in bq_client.list_rows(clean)) == ids
+    assert bq_client.get_table(spec.raw_table_id(day(5))).clustering_fields == ["name"]
+    assert conformance.answered["bigquery_copy_layout"] == refused_before

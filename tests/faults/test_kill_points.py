@@ -22,7 +22,7 @@ WINDOW = ["--start", "2024-01-05", "--end", "2024-01-07"]
 
 IMPORT_POINTS = {
     "Overwrite": ["import.listed", "load.batch_loaded", "load.copied", "import.recorded", "import.before_publish",
-                  "import.published"],
+                  "publish.copied", "import.published"],
     "Incremental": ["import.listed", "load.batch_loaded", "load.copied", "import.published", "import.recorded"],
 }
 RETENTION_POINTS = [("retention.planned", 1), ("retention.sealed", 1), ("retention.batch_deleted", 1),
@@ -125,7 +125,7 @@ A_CHECKPOINTS = {
     "Overwrite": ["import.listed",
                   "load.batch_loaded", "load.copied", "import.recorded",  # 01-05
                   "load.batch_loaded", "load.copied", "import.recorded",  # 01-06
-                  "import.before_publish", "publish.before_labels", "import.published"],
+                  "import.before_publish", "publish.copied", "publish.before_labels", "import.published"],
     "Incremental": ["import.listed",
                     "load.batch_loaded", "load.copied", "import.published", "import.recorded",  # 01-05
                     "load.batch_loaded", "load.copied", "import.published", "import.recorded"],  # 01-06

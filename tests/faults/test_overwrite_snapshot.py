@@ -87,6 +87,55 @@ def test_a_newer_publish_between_copy_and_labels_is_never_replaced_by_an_older_s
     assert days_in_clean(bq_client, spec) == {"2024-01-06": 4}
 
 
+def test_an_older_copy_landing_after_a_newer_one_is_never_labelled_as_the_newer(
+        services, bucket, gcs_client, bq_client, unique_name):
+    """Strict-cloud defect 4, the window the ETag cannot see: run B (01-06) copied its snapshot; before B read the
+    table for its labels, run A (which picked 01-05 before B recorded 01-06) copied 01-05 over it and labelled it.
+    B's read then has a fresh ETag, so If-Match passes: labelling would name 01-06 over 01-05's rows, and every
+    later run would trust those labels. B sees the table was modified after its copy ended (``lastModifiedTime``,
+    which the conformance proxy moves on every write), writes no labels and publishes 01-06 again."""
+    import threading
+
+    from worker import checkpoints
+    from worker.clients import bigquery_client, storage_client
+
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])
+    b_copied, release_b, passed_b = threading.Event(), threading.Event(), []
+    main = threading.current_thread()
+
+    def run_b() -> None:
+        gcs, bq = storage_client(project_id=services.project_id), bigquery_client(project_id=services.project_id)
+        import_window(spec, gcs, bq, day(6))
+
+    b = threading.Thread(target=run_b)
+
+    def hook(name: str) -> None:
+        if threading.current_thread() is not main:
+            passed_b.append(name)
+            if name == "publish.copied" and not b_copied.is_set():
+                b_copied.set()
+                assert release_b.wait(120)
+            return
+        if name == "import.before_publish" and not b.is_alive() and not b_copied.is_set():
+            b.start()  # A has picked 01-05; B records, loads and copies 01-06, then waits before reading
+            assert b_copied.wait(120), "run B never reached its copy"
+        elif name == "import.published" and not release_b.is_set():
+            release_b.set()  # A copied and labelled 01-05 over B's copy; now B reads the table for its labels
+            b.join(120)
+
+    checkpoints.set_hook(hook)
+    try:
+        import_window(spec, gcs_client, bq_client, day(5))
+    finally:
+        checkpoints.set_hook(None)
+        release_b.set()
+    assert b_copied.is_set() and release_b.is_set() and not b.is_alive(), "the interleaving happened"
+    assert passed_b.count("publish.copied") == 2, "B copied 01-06 again after finding the table changed"
+    assert published_snapshot(bq_client, spec)[0] == "20240106"
+    assert days_in_clean(bq_client, spec) == {"2024-01-06": 4}, "the rows are 01-06's, as the labels say"
+
+
 def test_concurrent_runs_end_on_the_newest_interval(bucket, gcs_client, bq_client, unique_name):
     """Item 5: run A (01-05) picked its snapshot, then run B (01-06) recorded and published its interval, then
     A copied 01-05 over it. A re-checks after its copy and publishes 01-06 again."""
@@ -141,3 +190,45 @@ def test_staging_table_is_created_with_an_expiry():
     assert body["tableReference"]["tableId"].endswith("__staging_" + plan.load_key + "_abcd")
     assert int(body["expirationTime"]) == int((now + timedelta(days=1)).timestamp() * 1000)
     assert [f["name"] for f in body["schema"]["fields"]] == ["a"]
+
+
+def _publish_copy_of(spec, suffix: str):
+    """Matches the jobs.insert of the Overwrite publish copy of interval ``suffix`` (its job id prefix)."""
+    def match(method: str, url: str, body: dict) -> bool:
+        job_id = (body.get("jobReference") or {}).get("jobId", "")
+        return method == "POST" and url.split("?")[0].endswith("/jobs") and \
+            job_id.startswith(f"gcs_import_{spec.name}_{suffix}_") and "_publish_" in job_id
+    return match
+
+
+@pytest.mark.parametrize("emptied", [False, True])
+def test_a_failed_publish_copy_restores_only_an_emptied_table(emptied, bucket, gcs_client, bq_client, unique_name):
+    """BigQuery's copy is atomic: a failed publish copy leaves the clean table as it was, so nothing is restored
+    over it (restoring could only copy an older snapshot over one a concurrent run published). Only where the
+    failure emptied the table (bqemulator does, for a changed schema) is the previous snapshot copied back."""
+    from tests.faults.bigquery_faults import BigQueryFaults, Rule, failed_job
+    from worker.clients import bigquery_client
+    from worker.errors import WorkerError
+
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])
+    import_window(spec, gcs_client, bq_client, day(5))
+    failing = failed_job("backendError", "The job encountered an internal error during execution.")
+
+    def answer(method, url, body):
+        if emptied:
+            bq_client.delete_table(spec.clean_table_id)
+        return failing(method, url, body)
+
+    bq = bigquery_client(project_id=spec.project_id)
+    copy_fails = Rule("publish copy fails", "https://cloud.google.com/bigquery/docs/error-messages",
+                      match=_publish_copy_of(spec, "20240106"), answer=answer, times=99)
+    # a restore is the publish copy of 20240105 again: refused here where it must not happen (the table kept its rows)
+    restore = Rule("restore copy", "", match=_publish_copy_of(spec, "20240105"), answer=failing, times=0 if emptied else 99)
+    BigQueryFaults(bq, [copy_fails, restore])
+    with pytest.raises(WorkerError, match="still holds interval 20240105"):
+        import_window(spec, gcs_client, bq, day(6), budget=RetryBudget(deadline_seconds=5))
+    assert copy_fails.hits >= 1
+    assert restore.hits == 0, "nothing is restored over a table the failed (atomic) copy left as it was"
+    assert published_snapshot(bq_client, spec)[0] == "20240105"
+    assert days_in_clean(bq_client, spec) == {"2024-01-05": 3}
