@@ -122,14 +122,10 @@ def is_transient(exc: BaseException) -> bool:
     ))
 
 
-def _transient_predicate():
-    return is_transient
-
-
 def transient_retry(*, deadline_seconds: float) -> api_retry.Retry:
     """Exponential backoff on :func:`is_transient` errors (connection errors, 429, 5xx, 403
     ``rateLimitExceeded``, ...), giving up after ``deadline_seconds`` (then ``RetryError``)."""
-    return api_retry.Retry(predicate=_transient_predicate(), initial=0.5, maximum=10.0, multiplier=2.0,
+    return api_retry.Retry(predicate=is_transient, initial=0.5, maximum=10.0, multiplier=2.0,
                            timeout=deadline_seconds)
 
 

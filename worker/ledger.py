@@ -30,7 +30,7 @@ from worker.planning import SKIPPED_JOB_ID, LoadedObject, RecordedInterval, Snap
 from worker.schema_changes import widen_table
 from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
-from worker.table_expiry import NEVER_PARTITION_MS, describe, repair_message, settle
+from worker.table_expiry import NEVER_PARTITION_MS, repair, settle
 
 LEDGER_SCHEMA = (
     bigquery.SchemaField("asset", "STRING", mode="REQUIRED"),
@@ -235,10 +235,10 @@ class Ledger:
         """Remove an expiry the table got from its dataset's default (worker.table_expiry); before any schema
         patch, since the patch is conditional on the table as read (ETag). Noted for a warning when the table
         existed before this run (an earlier release created it)."""
-        table_id = f"{table.project}.{table.dataset_id}.{table.table_id}"
-        before = describe(table)
-        if settle(self._client, table, expires=None, budget=self._budget) and existing:
-            self.expiry_repaired.append(repair_message(table_id, before, None))
+        if existing:
+            self.expiry_repaired += repair(self._client, [(table, None)], budget=self._budget)
+        else:
+            settle(self._client, table, expires=None, budget=self._budget)
 
     def _upgrade(self, table_id: str, missing: list[bigquery.SchemaField], *, what: str) -> None:
         """Add the columns a table written by an earlier release lacks (NULLABLE; every row kept) with one

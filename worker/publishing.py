@@ -114,11 +114,17 @@ def published_snapshot(client: bigquery.Client, spec: ImportSpec, *,
                        budget: RetryBudget = DEFAULT_BUDGET) -> tuple[str, str] | None:
     """``(interval suffix, digest)`` an Overwrite clean table holds, or None if it has none."""
     try:
-        labels = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout).labels or {}
+        table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
     except gexc.NotFound:
         return None
     except gexc.GoogleAPIError as exc:
         raise explain_bigquery_error(exc, table=spec.clean_table_id, action="reading the published snapshot") from exc
+    return _snapshot_labelled(table)
+
+
+def _snapshot_labelled(table: bigquery.Table) -> tuple[str, str] | None:
+    """``(interval suffix, digest)`` the clean table's labels name, or None."""
+    labels = table.labels or {}
     if LABEL_INTERVAL not in labels:
         return None
     return labels[LABEL_INTERVAL], labels.get(LABEL_DIGEST, "")
@@ -205,12 +211,12 @@ def _restore(client: bigquery.Client, spec: ImportSpec, previous: tuple[str, str
     cannot be read; only an emptied or dropped table (as bqemulator leaves one) gets ``previous`` back.
     """
     try:
-        now = published_snapshot(client, spec, budget=budget)
         table = client.get_table(spec.clean_table_id, retry=budget.retry, timeout=budget.request_timeout)
     except gexc.NotFound:
-        now, table = None, None
-    except (WorkerError, gexc.GoogleAPIError):
+        table = None
+    except gexc.GoogleAPIError:
         return "the clean table was left as it is (it could not be read): re-run to publish again"
+    now = _snapshot_labelled(table) if table is not None else None
     if now is not None and now != previous:
         return f"the clean table holds interval {now[0]}, published by a concurrent run: nothing restored over it"
     if table is not None and (table.num_rows or 0) > 0:

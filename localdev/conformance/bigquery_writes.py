@@ -87,6 +87,13 @@ def job_kind(exchange: Exchange) -> tuple[JobKind, dict] | None:
     return None
 
 
+def job_config(exchange: Exchange, kind: JobKind) -> dict | None:
+    """The configuration block of a jobs.insert creating a ``kind`` job (``configuration.load`` ...), else None;
+    a rule that changes it changes the request (then :meth:`Exchange.set_json`)."""
+    found = job_kind(exchange)
+    return found[1] if found and found[0] is kind else None
+
+
 def query_text(exchange: Exchange) -> tuple[str, str | None] | None:
     """(SQL, default dataset) of a query job or a jobs.query call, else None."""
     route = exchange.bigquery_route

@@ -111,10 +111,14 @@ def json_reply(status: int, payload: dict) -> Reply:
     return reply
 
 
-def bigquery_error(status: int, reason: str, message: str) -> Reply:
+def bigquery_error_payload(status: int, reason: str, message: str) -> dict:
     """BigQuery's error payload (https://cloud.google.com/bigquery/docs/error-messages)."""
-    return json_reply(status, {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, ""),
-                                         "errors": [{"reason": reason, "message": message, "domain": "global"}]}})
+    return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, ""),
+                      "errors": [{"reason": reason, "message": message, "domain": "global"}]}}
+
+
+def bigquery_error(status: int, reason: str, message: str) -> Reply:
+    return json_reply(status, bigquery_error_payload(status, reason, message))
 
 
 def storage_error(status: int, reason: str, message: str) -> Reply:
@@ -129,13 +133,17 @@ def failed_job(exchange: Exchange, *, reason: str, message: str) -> Reply:
     This is how BigQuery reports a job-level failure (a rate limit hit by a load, a DML conflict):
     the insert answers 200 and the job is DONE with an error (https://cloud.google.com/bigquery/docs/managing-jobs).
     """
-    body = exchange.json
+    return json_reply(200, failed_job_resource(exchange.json, reason=reason, message=message))
+
+
+def failed_job_resource(body: dict, *, reason: str, message: str) -> dict:
+    """The job resource of the jobs.insert ``body``, DONE with ``reason`` as its ``status.errorResult``."""
     reference = dict(body.get("jobReference") or {})
     error = {"reason": reason, "message": message}
-    return json_reply(200, {**body, "kind": "bigquery#job", "jobReference": reference,
-                            "id": f"{reference.get('projectId', '')}:{reference.get('jobId', '')}",
-                            "status": {"state": "DONE", "errorResult": error, "errors": [error]},
-                            "statistics": {"creationTime": "0", "startTime": "0", "endTime": "0"}})
+    return {**body, "kind": "bigquery#job", "jobReference": reference,
+            "id": f"{reference.get('projectId', '')}:{reference.get('jobId', '')}",
+            "status": {"state": "DONE", "errorResult": error, "errors": [error]},
+            "statistics": {"creationTime": "0", "startTime": "0", "endTime": "0"}}
 
 
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",

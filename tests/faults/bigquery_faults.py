@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import requests
 from google.cloud import bigquery
 
+from localdev.conformance.exchange import bigquery_error_payload, failed_job_resource
+
 
 @dataclass
 class Rule:
@@ -41,16 +43,13 @@ def job_insert_with_query(prefix: str) -> Callable[[str, str, dict], bool]:
 def failed_job(reason: str, message: str) -> Callable[[str, str, dict], tuple[int, dict]]:
     """jobs.insert accepted the job, which then failed: the job resource with ``status.errorResult``."""
     def answer(method: str, url: str, body: dict) -> tuple[int, dict]:
-        error = {"reason": reason, "message": message}
-        return 200, {**body, "kind": "bigquery#job", "id": f"x:{body['jobReference']['jobId']}",
-                     "status": {"state": "DONE", "errorResult": error, "errors": [error]}}
+        return 200, failed_job_resource(body, reason=reason, message=message)
     return answer
 
 
 def error(status: int, reason: str, message: str) -> Callable[[str, str, dict], tuple[int, dict]]:
     def answer(method: str, url: str, body: dict) -> tuple[int, dict]:
-        return status, {"error": {"code": status, "message": message,
-                                  "errors": [{"reason": reason, "message": message, "domain": "global"}]}}
+        return status, bigquery_error_payload(status, reason, message)
     return answer
 
 

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from localdev.conformance.bigquery_writes import JobKind, job_kind
+from localdev.conformance.bigquery_writes import JobKind, job_config
 from localdev.conformance.exchange import Exchange, Reply, Service, TableRef, failed_job
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -62,11 +62,10 @@ class AvroLogicalTypes(Rule):
                "are left as the emulator reads them; files with nested fields are left alone")
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
-        found = job_kind(exchange)
+        config = job_config(exchange, JobKind.LOAD)
         root = world.upstream.gcs_root
-        if not found or found[0] is not JobKind.LOAD or root is None:
+        if config is None or root is None:
             return None
-        config = found[1]
         if str(config.get("sourceFormat", "")).upper() != "AVRO":
             return None
         logical = bool(config.get("useAvroLogicalTypes"))

@@ -11,7 +11,7 @@ bqemulator copies whatever it is given.
 
 from __future__ import annotations
 
-from localdev.conformance.bigquery_writes import JobKind, job_kind
+from localdev.conformance.bigquery_writes import JobKind, job_config
 from localdev.conformance.exchange import Exchange, Reply, Service, TableRef, failed_job
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -26,10 +26,9 @@ class CopyLayout(Rule):
                "copies of single partitions (table$decorator) are not checked")
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
-        found = job_kind(exchange)
-        if not found or found[0] is not JobKind.COPY:
+        config = job_config(exchange, JobKind.COPY)
+        if config is None:
             return None
-        config = found[1]
         if config.get("writeDisposition") not in ("WRITE_APPEND", "WRITE_TRUNCATE"):
             return None  # WRITE_EMPTY (the default) onto an existing table fails on its own
         project = exchange.bigquery_route.project

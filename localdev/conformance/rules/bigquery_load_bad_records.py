@@ -4,7 +4,7 @@ file of those formats fails the load whatever the setting. The rule drops the se
 
 from __future__ import annotations
 
-from localdev.conformance.bigquery_writes import JobKind, job_kind
+from localdev.conformance.bigquery_writes import JobKind, job_config
 from localdev.conformance.exchange import Exchange, Reply, Service
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -18,10 +18,9 @@ class LoadBadRecords(Rule):
     service = Service.BIGQUERY
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
-        found = job_kind(exchange)
-        if not found or found[0] is not JobKind.LOAD:
+        config = job_config(exchange, JobKind.LOAD)
+        if config is None:
             return None
-        config = found[1]
         if config.get("sourceFormat", "CSV") not in _APPLIES_TO and "maxBadRecords" in config:
             del config["maxBadRecords"]
             exchange.set_json(exchange.json)

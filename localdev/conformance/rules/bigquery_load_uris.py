@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from localdev.conformance.bigquery_writes import JobKind, job_kind
+from localdev.conformance.bigquery_writes import JobKind, job_config
 from localdev.conformance.exchange import Exchange, Reply, Service, failed_job
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -31,10 +31,9 @@ class LoadUris(Rule):
                "matches nothing (notFound): Google documents the limits, not the answers")
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
-        found = job_kind(exchange)
-        if not found or found[0] is not JobKind.LOAD:
+        config = job_config(exchange, JobKind.LOAD)
+        if config is None:
             return None
-        config = found[1]
         uris = config.get("sourceUris") or []
         read: list[str] = []
         for uri in uris:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from localdev.conformance.bigquery_writes import JobKind, WriteKind, job_kind, query_text, statement_writes
+from localdev.conformance.bigquery_writes import JobKind, WriteKind, job_config, query_text, statement_writes
 from localdev.conformance.exchange import BigQueryCall, Exchange, Reply, Service, TableRef, bigquery_error, failed_job
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -58,8 +58,7 @@ class PartitionsPerJob(Rule):
         for write in statement_writes(sql, default_project=route.project, default_dataset=default_dataset):
             if write.kind is WriteKind.DML and write.statement.upper().startswith("INSERT"):
                 count = max(count, inserted_partitions(world, write.table, write.statement, params))
-        job = job_kind(exchange)
-        destination = TableRef.from_resource((job[1] if job and job[0] is JobKind.QUERY else {}).get("destinationTable"),
+        destination = TableRef.from_resource((job_config(exchange, JobKind.QUERY) or {}).get("destinationTable"),
                                              default_project=route.project)
         if destination is not None and not count:
             partitioning = _partitioning(world, destination)

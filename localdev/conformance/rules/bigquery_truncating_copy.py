@@ -8,7 +8,7 @@ columns differ, which is what BigQuery's copy amounts to.
 
 from __future__ import annotations
 
-from localdev.conformance.bigquery_writes import JobKind, job_kind
+from localdev.conformance.bigquery_writes import JobKind, job_config
 from localdev.conformance.exchange import Exchange, Reply, Service, TableRef
 from localdev.conformance.rules.base import Rule
 from localdev.conformance.world import World
@@ -20,11 +20,10 @@ class TruncatingCopyReplacesSchema(Rule):
     service = Service.BIGQUERY
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
-        found = job_kind(exchange)
-        if not found or found[0] is not JobKind.COPY or found[1].get("writeDisposition") != "WRITE_TRUNCATE":
+        config = job_config(exchange, JobKind.COPY)
+        if config is None or config.get("writeDisposition") != "WRITE_TRUNCATE":
             return None
         project = exchange.bigquery_route.project
-        config = found[1]
         sources = config.get("sourceTables") or [config.get("sourceTable")]
         destination = TableRef.from_resource(config.get("destinationTable"), default_project=project)
         source = TableRef.from_resource(sources[0], default_project=project) if sources and sources[0] else None
