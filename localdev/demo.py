@@ -73,7 +73,7 @@ def run_demo(env: dict[str, str]) -> None:
     from orchestrator.components import IntervalGCSImportComponent
     from orchestrator.factories import interval_gcs_import_asset
     from orchestrator.launchers import WorkerLauncher
-    from worker.clients import storage_client
+    from worker.core.gcs import storage_client
 
     attributes = demo_attributes()
     # the component's own config, built without binding resources, so `materialize` can bind the launcher

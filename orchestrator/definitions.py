@@ -25,7 +25,7 @@ import yaml
 from dagster.components import load_defs
 
 from orchestrator.factories.common import AssetFactoryResponse
-from worker.spec import SpecError
+from worker.core.spec import SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The defs module when no pyproject.toml says (an installed package).

@@ -74,14 +74,14 @@ def unique_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def gcs_client(services: LocalServices):
-    from worker.clients import storage_client
+    from worker.core.gcs import storage_client
 
     return storage_client(project_id=services.project_id)
 
 
 @pytest.fixture
 def bq_client(services: LocalServices):
-    from worker.clients import bigquery_client
+    from worker.bigquery_client import bigquery_client
 
     return bigquery_client(project_id=services.project_id)
 

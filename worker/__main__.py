@@ -1,7 +1,7 @@
 """Entry point: ``python -m worker``.
 
 Under Dagster Pipes (``DAGSTER_PIPES_CONTEXT`` set by the launcher) the run is
-described by the Pipes extras (see :mod:`worker.contract`) and the partition
+described by the Pipes extras (see :mod:`worker.core.contract`) and the partition
 window; results go back as one materialization, asset checks and log lines.
 
 Standalone, for debugging a container by hand::
@@ -23,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from worker import contract as c
-from worker.clients import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget, bigquery_client, storage_client
-from worker.errors import WorkerError, explain_unexpected
-from worker.intervals import parse_iso
+from worker.bigquery_client import bigquery_client
+from worker.core import contract as c
+from worker.core.errors import WorkerError, explain_unexpected
+from worker.core.gcs import storage_client
+from worker.core.intervals import parse_iso
+from worker.core.retries import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget
+from worker.core.spec import ImportSpec, SpecError
 from worker.ledger import Ledger
 from worker.reporting import (
     LogReporter,
@@ -37,7 +40,6 @@ from worker.reporting import (
     retention_summary_json,
 )
 from worker.run import Reporter, run_import, run_retention, window_starts
-from worker.spec import ImportSpec, SpecError
 
 
 def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime] | None, dry_run: bool,
@@ -59,8 +61,8 @@ def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime
 
 def run_under_pipes() -> None:
     """Read the run from the Pipes extras and report back through Pipes (stdout, or GCS objects when the
-    launcher chose the GCS channel: :mod:`worker.pipes_channel`)."""
-    from worker.pipes_channel import open_worker_pipes
+    launcher chose the GCS channel: :mod:`worker.core.pipes_channel`)."""
+    from worker.core.pipes_channel import open_worker_pipes
 
     with open_worker_pipes() as pipes:
         try:

@@ -31,8 +31,8 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as api_retry
 from google.cloud import bigquery
 
-from worker.clients import RETRYABLE_REASONS, RetryBudget, error_reasons, is_transient
-from worker.errors import WorkerError
+from worker.core.errors import WorkerError
+from worker.core.retries import RETRYABLE_REASONS, RetryBudget, error_reasons, is_transient
 
 JobT = TypeVar("JobT", bound=bigquery.job._AsyncJob)
 

@@ -9,8 +9,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.bigquery_jobs import wait_for
-from worker.clients import RetryBudget
-from worker.errors import explain_bigquery_error
+from worker.core.errors import explain_bigquery_error
+from worker.core.retries import RetryBudget
 
 T = TypeVar("T")
 

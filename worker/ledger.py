@@ -17,18 +17,17 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.bigquery_queries import run_query
-from worker.clients import RetryBudget
-from worker.errors import WorkerError, explain_bigquery_error
-from worker.planning import SKIPPED_JOB_ID, LoadedObject, RecordedInterval, SnapshotCandidate
+from worker.core.errors import WorkerError, explain_bigquery_error
+from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, LoadedObject, RecordedInterval, SnapshotCandidate
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec
 from worker.schema_changes import widen_table
-from worker.spec import ImportSpec
 from worker.sql import quote_column, quote_table
 from worker.table_expiry import NEVER_PARTITION_MS, repair, settle
 
@@ -160,16 +159,6 @@ def new_ledger_table(table_id: str) -> bigquery.Table:
 def asset_id(spec: ImportSpec) -> str:
     """The ledger's key for a spec: its Dagster asset key path, e.g. ``gitcoin/passport_scores``."""
     return "/".join([*(spec.key_prefix or ()), spec.name])
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """What to record for one object of a loaded interval."""
-
-    name: str
-    generation: int
-    size: int
-    job_id: str
 
 
 class Ledger:

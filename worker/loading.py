@@ -24,10 +24,11 @@ from google.cloud import bigquery
 from worker.bigquery_jobs import find_succeeded, run_or_reattach
 from worker.bigquery_queries import count_rows
 from worker.checkpoints import checkpoint
-from worker.clients import RetryBudget
-from worker.errors import WorkerError, explain_bigquery_error
+from worker.core.errors import WorkerError, explain_bigquery_error
+from worker.core.formats import SourceFormat
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec, OnBadFile
 from worker.planning import IntervalLoadPlan, unloadable_reason
-from worker.spec import ImportSpec, OnBadFile, SourceFormat
 from worker.table_expiry import repair, settle
 
 

@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from worker.matching import ObjectInfo
-from worker.spec import ImportSpec
+from worker.core.records import LoadedObject, ObjectInfo, RecordedInterval, SnapshotCandidate
+from worker.core.spec import ImportSpec
 
 #: BigQuery accepts at most 10,000 source URIs per load job.
 MAX_URIS_PER_JOB = 10_000
@@ -24,34 +24,6 @@ MAX_URIS_PER_JOB = 10_000
 MAX_URI_BYTES_PER_JOB = 9 * 1024 * 1024
 #: A GCS batch request carries at most 100 calls.
 MAX_DELETES_PER_BATCH = 100
-
-
-#: The ``job_id`` the ledger records for an object a load skipped (``on_bad_file: skip``): it holds no
-#: rows, so retention never deletes it and a new generation of it is loaded (in addition, when sealed).
-SKIPPED_JOB_ID = "skipped"
-
-
-@dataclass(frozen=True)
-class LoadedObject:
-    """One object as the ledger recorded it when its interval was loaded."""
-
-    interval_start: datetime
-    name: str
-    generation: int
-    size: int
-    deleted: bool = False
-    interval_rows: int = 0
-    loaded_at: datetime | None = None
-    #: The content digest of the load (spec load settings + generations); None in rows written without it.
-    digest: str | None = None
-    #: Retention sealed the object's interval (it is never rebuilt from a listing again).
-    sealed: bool = False
-    job_id: str | None = None
-
-    @property
-    def skipped(self) -> bool:
-        """The load skipped this object (BigQuery could not read it): none of its rows are in BigQuery."""
-        return self.job_id == SKIPPED_JOB_ID
 
 
 class IntervalAction(enum.StrEnum):
@@ -69,43 +41,6 @@ class IntervalAction(enum.StrEnum):
     REFUSE = "refuse"
     #: Never loaded and no files.
     NO_FILES = "no_files"
-
-
-@dataclass(frozen=True)
-class RecordedInterval:
-    """What the ledger holds for one interval of one asset."""
-
-    interval_start: datetime
-    #: Every recorded object (deleted ones included): the rows BigQuery holds for this interval.
-    objects: tuple[LoadedObject, ...]
-    #: Retention recorded a seal before deleting any object: from then on BigQuery holds the only
-    #: copy of some rows, so the interval is never rebuilt from a listing again.
-    sealed: bool
-    interval_rows: int
-    loaded_at: datetime | None
-    digest: str | None
-
-    @property
-    def generations(self) -> dict[str, int]:
-        return {obj.name: obj.generation for obj in self.objects}
-
-    @property
-    def deleted_names(self) -> list[str]:
-        return sorted(obj.name for obj in self.objects if obj.deleted)
-
-    @classmethod
-    def from_rows(cls, rows: Sequence[LoadedObject]) -> RecordedInterval:
-        """Group one interval's ledger rows; interval-wide fields are read from the newest load."""
-        newest = max(rows, key=lambda o: o.loaded_at or datetime.min.replace(tzinfo=UTC))
-        return cls(
-            interval_start=rows[0].interval_start,
-            objects=tuple(sorted(rows, key=lambda o: o.name)),
-            # Rows deleted by a release that did not write seals are sealed too.
-            sealed=any(o.sealed or o.deleted for o in rows),
-            interval_rows=newest.interval_rows,
-            loaded_at=newest.loaded_at,
-            digest=newest.digest,
-        )
 
 
 @dataclass(frozen=True)
@@ -334,14 +269,6 @@ def plan_interval_load(
         append=append,
         unloadable=tuple(o.name for o in ordered if unloadable_reason(o.name) is not None),
     )
-
-
-@dataclass(frozen=True)
-class SnapshotCandidate:
-    """A loaded interval an Overwrite clean table could hold."""
-
-    interval_start: datetime
-    rows: int
 
 
 def overwrite_target(loaded: Iterable[SnapshotCandidate], *, allow_empty: bool = False) -> datetime | None:

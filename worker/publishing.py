@@ -21,9 +21,10 @@ from google.cloud import bigquery
 from worker.bigquery_jobs import wait_for
 from worker.bigquery_queries import count_rows, with_dml_retries
 from worker.checkpoints import checkpoint
-from worker.clients import DEFAULT_BUDGET, RetryBudget
-from worker.errors import WorkerError, explain_bigquery_error
-from worker.intervals import Interval
+from worker.core.errors import WorkerError, explain_bigquery_error
+from worker.core.intervals import Interval
+from worker.core.retries import DEFAULT_BUDGET, RetryBudget
+from worker.core.spec import ImportSpec, SourceMode
 from worker.schema_changes import (
     Column,
     ColumnChange,
@@ -32,7 +33,6 @@ from worker.schema_changes import (
     widen_table,
     widened_schema,
 )
-from worker.spec import ImportSpec, SourceMode
 from worker.sql import quote_column, quote_table
 from worker.summaries import CleanTableState, TableColumn
 from worker.table_expiry import NEVER_PARTITION_MS, expiry_changes

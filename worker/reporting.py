@@ -1,7 +1,7 @@
 """Reporting: turn run summaries into Dagster metadata, asset-check results and a JSON summary.
 
 Pure functions; :mod:`worker.__main__` sends their output through Pipes (or prints it).
-Metadata keys come from :mod:`worker.contract` so the orchestrator and the UI can
+Metadata keys come from :mod:`worker.core.contract` so the orchestrator and the UI can
 rely on them; numbers stay numbers so Dagster plots them over time.
 """
 
@@ -11,8 +11,9 @@ import logging
 import sys
 from typing import Any
 
-from worker import contract as c
-from worker.summaries import PRESENT, ImportSummary, IntervalStatus, RetentionSummary, TableColumn
+from worker.core import contract as c
+from worker.core.contract import PRESENT, IntervalStatus
+from worker.summaries import ImportSummary, RetentionSummary, TableColumn
 
 
 def _typed(value: Any, type_: str) -> dict[str, Any]:

@@ -20,12 +20,13 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from worker.checkpoints import checkpoint
-from worker.clients import RetryBudget
-from worker.errors import WorkerError, explain_gcs_error
+from worker.core.errors import WorkerError, explain_gcs_error
+from worker.core.gcs import list_objects
+from worker.core.records import LoadedObject
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec
 from worker.ledger import Ledger
-from worker.matching import list_objects
-from worker.planning import LoadedObject, RetentionPlan, plan_retention, retention_cutoff
-from worker.spec import ImportSpec
+from worker.planning import RetentionPlan, plan_retention, retention_cutoff
 
 
 @dataclass(frozen=True)

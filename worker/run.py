@@ -22,9 +22,14 @@ from google.cloud import bigquery, storage
 
 from worker.bigquery_jobs import find_succeeded
 from worker.checkpoints import checkpoint
-from worker.clients import RetryBudget
-from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
-from worker.ledger import Ledger, LedgerEntry, pending_key
+from worker.core.contract import PRESENT, IntervalStatus
+from worker.core.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
+from worker.core.gcs import list_objects
+from worker.core.matching import match_objects
+from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, ObjectInfo, RecordedInterval
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec, OnBadFile, SourceMode
+from worker.ledger import Ledger, pending_key
 from worker.loading import (
     copy_source,
     ensure_datasets,
@@ -33,17 +38,7 @@ from worker.loading import (
     repair_table_expiry,
     table_exists,
 )
-from worker.matching import ObjectInfo, list_objects, match_objects
-from worker.planning import (
-    SKIPPED_JOB_ID,
-    IntervalAction,
-    RecordedInterval,
-    decide_interval,
-    generations_digest,
-    overwrite_target,
-    plan_interval_load,
-    recorded_digest,
-)
+from worker.planning import IntervalAction, decide_interval, generations_digest, overwrite_target, plan_interval_load, recorded_digest
 from worker.publishing import describe_clean_table, publish_incremental, publish_overwrite, published_snapshot
 from worker.retention import (
     DeleteProgress,
@@ -53,8 +48,7 @@ from worker.retention import (
     read_bucket_retention,
 )
 from worker.schema_changes import schema_change_from_previous
-from worker.spec import ImportSpec, OnBadFile, SourceMode
-from worker.summaries import PRESENT, ImportSummary, IntervalResult, IntervalStatus, RetentionSummary
+from worker.summaries import ImportSummary, IntervalResult, RetentionSummary
 
 
 class Reporter(Protocol):

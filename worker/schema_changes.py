@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from worker.clients import RetryBudget
-from worker.errors import WorkerError
-from worker.spec import ImportSpec, SchemaEvolution
+from worker.core.errors import WorkerError
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec, SchemaEvolution
 
 if TYPE_CHECKING:  # worker.ledger imports this module (its upgrade widens the ledger with widen_table)
     from worker.ledger import Ledger

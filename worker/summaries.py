@@ -6,35 +6,14 @@ Dagster metadata and check results.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from worker.core.contract import IntervalStatus
+from worker.core.spec import ImportSpec
 from worker.retention import RetentionOutcome
 from worker.schema_changes import ColumnChange
-from worker.spec import ImportSpec
-
-
-class IntervalStatus(enum.StrEnum):
-    """What happened to one requested interval in a run."""
-
-    #: Loaded (or reloaded from its complete listing) by this run.
-    LOADED = "loaded"
-    #: Sealed interval: objects the ledger did not know were loaded in addition by this run.
-    ADDED = "added"
-    #: The same object generations as recorded, loaded with the same settings: skipped.
-    UNCHANGED = "unchanged"
-    #: Loaded before and nothing to load now (retention deleted its files, or they are gone):
-    #: its recorded rows are in BigQuery and count as loaded.
-    RETAINED = "retained"
-    #: Never loaded and no files.
-    NO_FILES = "no_files"
-    FAILED = "failed"
-
-
-#: Statuses whose rows are in BigQuery after the run.
-PRESENT = (IntervalStatus.LOADED, IntervalStatus.ADDED, IntervalStatus.UNCHANGED, IntervalStatus.RETAINED)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from worker.clients import RetryBudget
+from worker.core.retries import RetryBudget
 
 #: ``timePartitioning.expirationMs`` meaning "partitions never expire" (negative, as bq sends -1 s).
 NEVER_PARTITION_MS = -1000

@@ -21,7 +21,8 @@ from localdev.benchmarks.context import Bench
 from localdev.benchmarks.plots import write_plots
 from localdev.benchmarks.results import Figure, write_results
 from localdev.services import run_local_services
-from worker.clients import bigquery_client, storage_client
+from worker.bigquery_client import bigquery_client
+from worker.core.gcs import storage_client
 
 MODULES = ("worker_memory", "orchestrator_memory", "planning_cost", "sensor_cost", "bigquery_writes",
            "retention_requests", "launch_overhead", "backfill_throughput")

@@ -27,7 +27,7 @@ from localdev.benchmarks.context import Bench, proxied_env, run_measured, worker
 from localdev.benchmarks.http_counting import CountingProxy, Request
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.worker_memory import one_row_csv_spec, seed_interval
-from worker.clients import bigquery_client
+from worker.bigquery_client import bigquery_client
 
 FULL_COUNTS = (1, 100, 10_000, 25_000)
 QUICK_COUNTS = (1, 100, 1_000)

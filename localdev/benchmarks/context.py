@@ -15,7 +15,7 @@ from pathlib import Path
 from google.cloud import bigquery, storage
 
 from localdev.services import LocalServices
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 
 @dataclass

@@ -35,14 +35,15 @@ def peer_asset(spec_fields: dict[str, Any]) -> dg.AssetsDefinition:
 
     from orchestrator.factories import IntervalGCSAsset
     from orchestrator.factories.partitions import partitions_def_for
-    from worker.clients import bigquery_client, storage_client
+    from worker.bigquery_client import bigquery_client
+    from worker.core.gcs import storage_client
 
     spec = IntervalGCSAsset(**spec_fields)
     pattern = re.compile(re.escape(spec.object_prefix) + spec.file_match)
 
     @dg.asset(name=f"{spec.name}_peer", partitions_def=partitions_def_for(spec))
     def peer(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        # plain clients (worker.clients only points them at the emulators when the environment says so)
+        # plain clients (worker.core.gcs and worker.bigquery_client only point them at the emulators when the environment says so)
         gcs = storage_client(project_id=spec.project_id)
         bq = bigquery_client(project_id=spec.project_id)
         day = context.partition_time_window.start.strftime("%Y-%m-%d")

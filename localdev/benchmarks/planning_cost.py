@@ -1,8 +1,8 @@
 """The worker's planning cost: list + match + plan against a bare listing of the same prefix.
 
-Both run in this process with the same client (``worker.clients.storage_client``) against the
+Both run in this process with the same client (``worker.core.gcs.storage_client``) against the
 same fake-gcs-server prefix, asking for the same fields, alternating which goes first, median of
-several runs: the bare listing only walks the pages; the worker's path is ``worker.matching.list_objects`` (names, generations, sizes) ->
+several runs: the bare listing only walks the pages; the worker's path is ``worker.core.gcs.list_objects`` (names, generations, sizes) ->
 ``match_objects`` -> ``decide_interval`` -> ``plan_interval_load`` (the load jobs' URI batches).
 """
 
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from localdev.benchmarks.context import Bench
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.worker_memory import one_row_csv_spec, seed_interval
-from worker.clients import storage_client
-from worker.matching import LIST_FIELDS, list_objects, match_objects
+from worker.core.gcs import LIST_FIELDS, list_objects, storage_client
+from worker.core.matching import match_objects
 from worker.planning import IntervalAction, decide_interval, plan_interval_load
 
 _DAY = datetime(2024, 5, 1, tzinfo=UTC)

@@ -31,7 +31,7 @@ from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.seeding import seed_objects
 from orchestrator.factories import IntervalGCSAsset
 from orchestrator.factories.gcs import interval_gcs_import_asset
-from worker.clients import storage_client
+from worker.core.gcs import storage_client
 
 PAGE = 1_000
 

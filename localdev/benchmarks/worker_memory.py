@@ -13,7 +13,7 @@ from localdev.benchmarks.context import Bench, proxied_env, run_measured, worker
 from localdev.benchmarks.http_counting import CountingProxy
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.seeding import seed_objects
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 FULL_COUNTS = (10, 10_000, 40_000)
 QUICK_COUNTS = (10, 2_000)

@@ -2,7 +2,7 @@
 
 Against the emulators the clients use anonymous credentials and never refresh a token. When
 ``GCS_IMPORT_EMULATOR_TOKEN_URI`` is set (the tests set it to the proxy's
-``http://127.0.0.1:PORT/conformance/token``), ``worker.clients`` gives them refreshable credentials
+``http://127.0.0.1:PORT/conformance/token``), ``worker.core.gcs`` gives them refreshable credentials
 whose ``token_uri`` is this endpoint: the first call of each client refreshes here, and chaos mode
 can cut that refresh, which google-auth raises as ``google.auth.exceptions.TransportError`` — the
 failure a worker sees when the metadata server or oauth2.googleapis.com is briefly unreachable.

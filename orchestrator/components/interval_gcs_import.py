@@ -42,7 +42,7 @@ import dagster as dg
 from orchestrator.factories.config import DEFAULT_MAX_PARTITIONS_PER_RUN, DEFAULT_SENSOR_LOOKBACK, IntervalGCSAsset
 from orchestrator.factories.gcs import interval_gcs_import_asset
 from orchestrator.launchers import WorkerLauncher
-from worker.spec import SpecError
+from worker.core.spec import SpecError
 
 # The spec's field is called `schema`, which pydantic's BaseModel also has (a deprecated method); the
 # component's generated model is built lazily, so the harmless "shadows an attribute" warning is
@@ -99,7 +99,7 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
     the new-files sensor, the freshness check and sensor, and the clean-up job and sensor.
     """
 
-    # -- the spec (worker.spec.ImportSpec; see the README for each field) ------------
+    # -- the spec (worker.core.spec.ImportSpec; see the README for each field) ------------
     name: str
     project_id: str
     bucket_name: str

@@ -6,7 +6,8 @@ put it at module level in ``orchestrator/assets/`` and ``orchestrator.definition
 
 from orchestrator.factories.common import AssetFactoryResponse, IntervalGCSAsset
 from orchestrator.factories.gcs import interval_gcs_import_asset
-from worker.spec import DEFAULT_START_DATE, Interval, SourceFormat, SourceMode, SpecError
+from worker.core.formats import SourceFormat
+from worker.core.spec import DEFAULT_START_DATE, Interval, SourceMode, SpecError
 
 __all__ = [
     "DEFAULT_START_DATE",

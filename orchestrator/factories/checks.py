@@ -7,14 +7,8 @@ import warnings
 import dagster as dg
 
 from orchestrator.factories.partitions import DEFAULT_FRESHNESS_DEADLINES
-from worker.contract import (
-    ALL_CHECKS,
-    CHECK_NO_SKIPPED_FILES,
-    CHECK_NO_UNPARSEABLE_FILES,
-    CHECK_ROWS_LOADED,
-    CHECK_SCHEMA_UNCHANGED,
-)
-from worker.spec import ImportSpec
+from worker.core.contract import ALL_CHECKS, CHECK_NO_SKIPPED_FILES, CHECK_NO_UNPARSEABLE_FILES, CHECK_ROWS_LOADED, CHECK_SCHEMA_UNCHANGED
+from worker.core.spec import ImportSpec
 
 _DESCRIPTIONS = {
     CHECK_ROWS_LOADED: "Every requested interval that has files loaded at least one row (ERROR; blocks the run).",

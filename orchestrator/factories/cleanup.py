@@ -7,8 +7,8 @@ worker, which deletes only objects of intervals it loaded that are older than
 
 import dagster as dg
 
-from worker.contract import EXTRA_ACTION, EXTRA_AS_OF, EXTRA_DRY_RUN, EXTRA_SPEC, Action
-from worker.spec import ImportSpec
+from worker.core.contract import EXTRA_ACTION, EXTRA_AS_OF, EXTRA_DRY_RUN, EXTRA_SPEC, Action
+from worker.core.spec import ImportSpec
 
 
 class CleanUpConfig(dg.Config):

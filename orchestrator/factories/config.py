@@ -1,4 +1,4 @@
-"""``IntervalGCSAsset``: the factory's configuration, an :class:`~worker.spec.ImportSpec` plus what only Dagster needs."""
+"""``IntervalGCSAsset``: the factory's configuration, an :class:`~worker.core.spec.ImportSpec` plus what only Dagster needs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.factories.new_files_cursor import parse_lookback
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 #: ``asset_kwargs`` keys the factory sets itself; passing them would silently fight the spec.
 RESERVED_ASSET_KWARGS = frozenset(
@@ -29,7 +29,7 @@ DEFAULT_SENSOR_LOOKBACK = "1d"
 
 @dataclass(kw_only=True, frozen=True)
 class IntervalGCSAsset(ImportSpec):
-    """An :class:`~worker.spec.ImportSpec` plus what only Dagster needs.
+    """An :class:`~worker.core.spec.ImportSpec` plus what only Dagster needs.
 
     ``asset_kwargs`` go to ``@asset`` unchanged (``group_name``, ``owners``, ``tags``,
     ``description``, ``kinds``, ``metadata``, ...); the keys the factory derives from

@@ -13,7 +13,7 @@ from orchestrator.factories.common import AssetFactoryResponse, IntervalGCSAsset
 from orchestrator.factories.partition_metadata import attach_partition_metadata
 from orchestrator.factories.partitions import partitions_def_for, window_extras
 from orchestrator.factories.sensors import build_new_files_sensor
-from worker.contract import (
+from worker.core.contract import (
     EXTRA_ACTION,
     EXTRA_SPEC,
     EXTRA_WINDOW_END,
@@ -23,7 +23,7 @@ from worker.contract import (
     META_URI,
     Action,
 )
-from worker.spec import SpecError
+from worker.core.spec import SpecError
 
 
 def interval_gcs_import_asset(

@@ -36,9 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker.intervals import as_utc, parse_iso
-from worker.matching import ObjectInfo, match_objects
-from worker.spec import TIMESTAMP_GROUP, ImportSpec
+from worker.core.intervals import as_utc, parse_iso
+from worker.core.matching import match_objects
+from worker.core.records import ObjectInfo
+from worker.core.spec import TIMESTAMP_GROUP, ImportSpec
 
 CURSOR_VERSION = 1
 _ORDERED_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")

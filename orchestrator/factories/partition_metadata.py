@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.factories.partitions import partition_key_for
-from worker import contract as c
-from worker.intervals import parse_iso
+from worker.core import contract as c
+from worker.core.intervals import parse_iso
 
 #: Statuses under which an interval's files were loaded by this run.
 _LOADED = ("loaded", "added")

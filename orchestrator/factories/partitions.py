@@ -6,8 +6,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from worker.intervals import Interval, as_utc
-from worker.spec import ImportSpec
+from worker.core.intervals import Interval, as_utc
+from worker.core.spec import ImportSpec
 
 #: When the newest interval must be loaded by (cron, UTC), for the time-partition freshness check.
 DEFAULT_FRESHNESS_DEADLINES: dict[Interval, str] = {
@@ -28,7 +28,7 @@ def partitions_def_for(spec: ImportSpec) -> dg.TimeWindowPartitionsDefinition:
     if spec.interval is Interval.Daily:
         return dg.DailyPartitionsDefinition(start_date=day, timezone="UTC")
     if spec.interval is Interval.Weekly:
-        # day_offset=1: weeks start on Monday, as worker.intervals floors them.
+        # day_offset=1: weeks start on Monday, as worker.core.intervals floors them.
         return dg.WeeklyPartitionsDefinition(start_date=day, day_offset=1, timezone="UTC")
     return dg.MonthlyPartitionsDefinition(start_date=day, day_offset=1, timezone="UTC")
 

@@ -1,7 +1,7 @@
 """The new-files sensor: request the partitions whose files appeared or changed in GCS.
 
 It runs in the sensor daemon, so a tick stays light: it sends ``objects.list`` requests only
-(names, generations and sizes: ``fields=worker.matching.LIST_FIELDS``, 1,000 names a page),
+(names, generations and sizes: ``fields=worker.core.gcs.LIST_FIELDS``, 1,000 names a page),
 reads no object, starts at a ``start_offset`` when names sort by time (from the interval
 containing the earlier of ``now - sensor_lookback`` and the interval after the newest one
 requested, see :func:`~orchestrator.factories.new_files_cursor.plan_listing`), and reads at
@@ -19,21 +19,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-from dagster_gcp import GCSResource
-from google.api_core import exceptions as gexc
 
 from orchestrator.factories.config import DEFAULT_SENSOR_LOOKBACK
 from orchestrator.factories.new_files_cursor import ListingPlan, NewFilesCursor, fold_tick, parse_lookback, plan_listing
 from orchestrator.factories.partitions import partition_key_for
-from worker.clients import without_bucket_metadata_fetch
-from worker.errors import explain_gcs_error
-from worker.matching import LIST_FIELDS, ObjectInfo
-from worker.spec import ImportSpec
+from worker.core.gcs import PAGE_SIZE, list_objects, storage_client
+from worker.core.records import ObjectInfo
+from worker.core.spec import ImportSpec
 
 #: Names listed per tick at most (GCS returns 1,000 per page: 10 list calls).
 DEFAULT_MAX_OBJECTS_PER_TICK = 10_000
-#: Names per ``objects.list`` page (the GCS maximum).
-PAGE_SIZE = 1000
 #: Sortable layouts: a pass re-lists at least this far back from now, so a re-upload into an interval
 #: that began within it is noticed; older re-uploads need a run of that partition.
 DEFAULT_LOOKBACK: timedelta = parse_lookback(DEFAULT_SENSOR_LOOKBACK)
@@ -42,53 +37,24 @@ DEFAULT_MINIMUM_INTERVAL_SECONDS = 120
 TRIGGER_TAG = "gcs_import/trigger"
 
 
-def listing_client(project: str | None) -> Any:
-    """dagster-gcp's ``google.cloud.storage.Client`` for ``project``, without its background bucket GET."""
-    return without_bucket_metadata_fetch(GCSResource(project=project).get_client())
-
-
 def list_for_tick(
     client: Any, spec: ImportSpec, plan: ListingPlan, *, max_objects: int, page_size: int = PAGE_SIZE
 ) -> tuple[list[ObjectInfo], bool]:
     """This tick's names in name order, and whether more names follow them.
 
     Lists from ``plan.start_offset`` asking GCS for ``max_objects`` names at most
-    (``max_results``: the last page asks for what is left, and no request is made past the
-    bound), so a tick makes ceil(max_objects / page_size) requests at most. A resumed pass
-    starts at the last name listed (``start_offset`` is inclusive): GCS returns that name
-    again, it counts against the bound and is dropped (``plan.skip_through``), so a resumed
-    tick yields ``max_objects - 1`` new names at most (``max_objects`` is 2 or more, so a
-    pass always moves on). The listing is truncated when the last page has a
-    ``nextPageToken``. A server that ignores ``maxResults`` and ``startOffset``
-    (gcp-storage-emulator: one page of every name) gets the same result: names before
-    the offset are dropped, and a new name past the bound marks the listing truncated.
+    (:class:`worker.core.gcs.ObjectListing`: no request past the bound), so a tick makes
+    ceil(max_objects / page_size) requests at most. A resumed pass starts at the last name listed
+    (``start_offset`` is inclusive): GCS returns that name again, it counts against the bound and is
+    dropped (``plan.skip_through``), so a resumed tick yields ``max_objects - 1`` new names at most
+    (``max_objects`` is 2 or more, so a pass always moves on).
 
     Raises:
         WorkerError: the bucket is missing or not readable (names the bucket).
     """
-    listed: list[ObjectInfo] = []
-    more = False
-    try:
-        iterator = client.list_blobs(
-            spec.gcs_bucket(client),
-            prefix=spec.object_prefix or None,
-            start_offset=plan.start_offset,
-            fields=LIST_FIELDS,
-            page_size=page_size,
-            max_results=max_objects,
-        )
-        for blob in iterator:
-            if plan.start_offset is not None and blob.name < plan.start_offset:
-                continue  # only a server that ignores startOffset returns these
-            if plan.skip_through is not None and blob.name <= plan.skip_through:
-                continue
-            if len(listed) >= max_objects:
-                more = True  # only a server that ignores maxResults gets here: the name is already in hand
-                break
-            listed.append(ObjectInfo.from_blob(blob))
-    except gexc.GoogleAPIError as exc:
-        raise explain_gcs_error(exc, bucket=spec.bucket_name, action=f"listing {spec.object_prefix or '/'}") from exc
-    return listed, more or iterator.next_page_token is not None
+    listing = list_objects(client, spec, start_offset=plan.start_offset, skip_through=plan.skip_through,
+                           max_results=max_objects, page_size=page_size)
+    return list(listing), listing.truncated
 
 
 def build_new_files_sensor(
@@ -129,9 +95,9 @@ def build_new_files_sensor(
         now = datetime.now(UTC)
         cursor = NewFilesCursor.from_json(context.cursor)
         plan = plan_listing(spec, cursor, now=now, lookback=lookback)
-        # dagster-gcp's client (Application Default Credentials: on GKE the code server's Workload Identity,
-        # read-only on the buckets, see k8s/rbac.yaml; the emulator when STORAGE_EMULATOR_HOST is set).
-        client = listing_client(spec.project_id)
+        # Application Default Credentials: on GKE the code server's Workload Identity, read-only on the
+        # buckets (k8s/rbac.yaml); the emulator when STORAGE_EMULATOR_HOST is set.
+        client = storage_client(project_id=spec.project_id)
         listed, truncated = list_for_tick(client, spec, plan, max_objects=max_objects_per_tick)
         changes, next_cursor, unparseable = fold_tick(spec, cursor, plan, listed, truncated=truncated, now=now)
         context.log.info(

@@ -32,7 +32,7 @@ from dagster_gcp.pipes.message_readers import PipesGCSMessageReader
 from dagster_pipes import PipesBlobStoreMessageWriter
 
 from orchestrator.launchers.settings import WorkerLaunchError
-from worker.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
+from worker.core.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
 
 DEFAULT_PIPES_PREFIX = "dagster-pipes"
 
@@ -99,14 +99,11 @@ class BilledGCSContextInjector(PipesGCSContextInjector):
 def gcs_context_injector_and_reader(channel: PipesGCSChannel) -> tuple[PipesGCSContextInjector, PipesGCSMessageReader]:
     """The injector and reader for ``channel``, sharing one client (Application Default Credentials:
     on GKE the code server's Workload Identity; the emulator when STORAGE_EMULATOR_HOST is set)."""
-    from dagster_gcp import GCSResource
-
-    from worker.clients import without_bucket_metadata_fetch
+    from worker.core.gcs import storage_client
 
     prefix = channel.clean_prefix()
-    # no background bucket GET either: a prefix-conditioned object grant is all the channel needs
-    client = ObjectsOnlyGCSClient(without_bucket_metadata_fetch(GCSResource(project=channel.project).get_client()),
-                                  user_project=channel.billing_project)
+    # no bucket GET: a prefix-conditioned object grant is all the channel needs
+    client = ObjectsOnlyGCSClient(storage_client(project_id=channel.project), user_project=channel.billing_project)
     injector = BilledGCSContextInjector(bucket=channel.bucket, client=client, key_prefix=f"{prefix}/context/",
                                         user_project=channel.billing_project)
     reader = PrefixedGCSMessageReader(

@@ -41,7 +41,7 @@ from orchestrator.launchers.settings import (
     WorkerLaunchError,
     with_env_defaults,
 )
-from worker.contract import EXTRA_ACTION, EXTRA_RETRY_DEADLINE, TRANSIENT_ERRORS, Action
+from worker.core.contract import EXTRA_ACTION, EXTRA_RETRY_DEADLINE, TRANSIENT_ERRORS, Action
 
 LauncherKind = Literal["subprocess", "docker", "k8s"]
 #: ``auto``: GCS for ``k8s`` (pod logs rotate and reconnect), the process's own output for the others.

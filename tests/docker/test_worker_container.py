@@ -13,8 +13,8 @@ import pytest
 
 from localdev import samples
 from orchestrator.launcher import WORKER_LABEL, DockerLaunch, PipesGCSChannel, WorkerLauncher
-from worker import contract as c
-from worker.spec import ImportSpec
+from worker.core import contract as c
+from worker.core.spec import ImportSpec
 
 DAYS = [datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 1, 6, tzinfo=UTC)]
 ROWS_PER_FILE = 5

@@ -25,8 +25,8 @@ from tests.emulators.worker_helpers import (
     statuses,
     table_exists,
 )
-from worker.errors import WorkerError
-from worker.planning import SKIPPED_JOB_ID
+from worker.core.errors import WorkerError
+from worker.core.records import SKIPPED_JOB_ID
 from worker.reporting import import_checks
 
 NOT_PARQUET = b"this is not a parquet file\n" * 10

@@ -9,7 +9,7 @@ import pytest
 from google.cloud import bigquery
 
 from tests.emulators.worker_helpers import day, drop, import_window, make_spec, rows_per_interval
-from worker.errors import WorkerError
+from worker.core.errors import WorkerError
 
 SCHEMA = [{"name": "id", "type": "INT64", "description": "The row's id"}, {"name": "name", "type": "STRING"}]
 JSON_MATCH = r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/rows\.json"

@@ -15,7 +15,7 @@ import fastavro
 import pytest
 
 from tests.emulators.worker_helpers import day, make_spec, query, statuses, upload
-from worker.load_options import LoadOptions
+from worker.core.load_options import LoadOptions
 from worker.run import run_import
 
 AVRO_MATCH = r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/[a-z0-9_]+\.avro"

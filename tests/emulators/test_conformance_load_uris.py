@@ -23,9 +23,9 @@ from tests.emulators.worker_helpers import (
     rows_per_interval,
     statuses,
 )
-from worker.errors import WorkerError
-from worker.matching import ObjectInfo
-from worker.planning import SKIPPED_JOB_ID, plan_interval_load
+from worker.core.errors import WorkerError
+from worker.core.records import SKIPPED_JOB_ID, ObjectInfo
+from worker.planning import plan_interval_load
 from worker.reporting import import_checks
 
 PLAIN, STAR = "drops/2024-01-05/a.parquet", "drops/2024-01-05/a*.parquet"

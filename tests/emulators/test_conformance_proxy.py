@@ -12,7 +12,7 @@ from google.cloud import bigquery
 
 from localdev.conformance.exchange import Service
 from tests.emulators.worker_helpers import PROJECT_ID, table_rows
-from worker.clients import storage_client
+from worker.core.gcs import storage_client
 
 
 def test_a_resumable_upload_goes_through_the_proxy_end_to_end(conformance, bucket):

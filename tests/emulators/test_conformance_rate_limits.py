@@ -29,11 +29,12 @@ from tests.emulators.worker_helpers import (
     table_rows,
 )
 from tests.faults.bigquery_faults import BigQueryFaults, Rule, error
-from worker.clients import RetryBudget, bigquery_client
-from worker.errors import TransientError, WorkerError
-from worker.ledger import Ledger, LedgerEntry
+from worker.bigquery_client import bigquery_client
+from worker.core.errors import TransientError, WorkerError
+from worker.core.records import LedgerEntry, ObjectInfo
+from worker.core.retries import RetryBudget
+from worker.ledger import Ledger
 from worker.loading import ensure_datasets
-from worker.matching import ObjectInfo
 from worker.planning import plan_interval_load
 
 RATE_RULE = "bigquery_table_update_rate"

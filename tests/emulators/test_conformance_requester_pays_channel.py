@@ -13,7 +13,7 @@ from localdev.samples import drop_daily_scores
 from orchestrator.factories import interval_gcs_import_asset
 from orchestrator.launchers import PipesGCSChannel, WorkerLauncher
 from tests.emulators.orchestrator_helpers import make_asset_config
-from worker.contract import META_PARTITION_ROW_COUNT
+from worker.core.contract import META_PARTITION_ROW_COUNT
 
 
 @pytest.fixture

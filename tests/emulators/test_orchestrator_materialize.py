@@ -10,7 +10,7 @@ from localdev.samples import drop_daily_scores
 from orchestrator.factories import interval_gcs_import_asset
 from orchestrator.launcher import WorkerLauncher
 from tests.emulators.orchestrator_helpers import make_asset_config
-from worker.contract import (
+from worker.core.contract import (
     ALL_CHECKS,
     CHECK_ROWS_LOADED,
     META_COLUMN_SCHEMA,

@@ -16,7 +16,7 @@ from localdev.samples import drop_daily_scores
 from orchestrator.factories import interval_gcs_import_asset
 from orchestrator.launchers import PipesGCSChannel, WorkerLauncher
 from tests.emulators.orchestrator_helpers import make_asset_config
-from worker.contract import CHECK_ROWS_LOADED, META_PARTITION_ROW_COUNT, META_ROW_COUNT
+from worker.core.contract import CHECK_ROWS_LOADED, META_PARTITION_ROW_COUNT, META_ROW_COUNT
 
 DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(2)]
 

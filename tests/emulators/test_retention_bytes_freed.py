@@ -11,7 +11,7 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from tests.emulators.worker_helpers import day, drop_days, import_window, make_spec, retain
-from worker.clients import RetryBudget
+from worker.core.retries import RetryBudget
 from worker.reporting import retention_summary_json
 from worker.retention import BucketRetention, RetentionOutcome, read_bucket_retention
 

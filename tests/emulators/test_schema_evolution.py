@@ -17,7 +17,7 @@ import pytest
 from google.cloud import bigquery
 
 from tests.emulators.worker_helpers import day, drop, import_window, make_spec, rows_per_interval, table_rows
-from worker.errors import WorkerError
+from worker.core.errors import WorkerError
 from worker.reporting import import_checks
 
 NDJSON = r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/rows\.json"

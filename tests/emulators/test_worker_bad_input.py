@@ -31,9 +31,9 @@ from tests.emulators.worker_helpers import (
     write_spec,
 )
 from worker.__main__ import main as worker_main
-from worker.errors import WorkerError
+from worker.core.errors import WorkerError
+from worker.core.spec import ImportSpec
 from worker.publishing import published_snapshot
-from worker.spec import ImportSpec
 
 NOT_PARQUET = b"this is not a parquet file\n" * 10
 

@@ -21,8 +21,8 @@ from tests.emulators.worker_helpers import (
     table_rows,
     write_spec,
 )
+from worker.core.spec import ImportSpec
 from worker.publishing import LABEL_INTERVAL, published_snapshot
-from worker.spec import ImportSpec
 
 DAYS = [day(5), day(6), day(7)]
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from google.cloud import bigquery
 
 from tests.emulators.worker_helpers import day, ledger_rows, make_spec
-from worker.ledger import LEDGER_SCHEMA, Ledger, LedgerEntry
-from worker.planning import LoadedObject
+from worker.core.records import LedgerEntry, LoadedObject
+from worker.ledger import LEDGER_SCHEMA, Ledger
 
 
 def entry(name: str, generation: int = 1) -> LedgerEntry:
@@ -131,8 +131,8 @@ def test_migrate_an_unpartitioned_ledger_keeps_every_row(bq_client, unique_name,
 def test_an_old_pending_table_gains_the_skipped_column_and_keeps_skip_marks(bq_client, unique_name):
     """Pending loads written before on_bad_file existed: ensure() adds `skipped`; a skipped object read back
     from a pending load is marked skipped (a recovery never records it as loaded)."""
+    from worker.core.records import SKIPPED_JOB_ID
     from worker.ledger import PENDING_SCHEMA
-    from worker.planning import SKIPPED_JOB_ID
 
     spec = make_spec("some-bucket", unique_name)
     bq_client.create_dataset(f"{spec.project_id}.{spec.raw_dataset_name}")
@@ -148,7 +148,7 @@ def test_an_old_pending_table_gains_the_skipped_column_and_keeps_skip_marks(bq_c
 def test_a_rewrite_of_the_same_generation_takes_its_new_job_id(bq_client, unique_name):
     """A generation loaded by one load and skipped by a reload (or the reverse) must read as the latest load
     says: a stale 'loaded' mark on a skipped object would let retention delete it."""
-    from worker.planning import SKIPPED_JOB_ID
+    from worker.core.records import SKIPPED_JOB_ID
 
     ledger = ledger_for(bq_client, unique_name)
     write(ledger, "a", "b")

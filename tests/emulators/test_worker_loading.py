@@ -23,10 +23,11 @@ from tests.emulators.worker_helpers import (
     write_spec,
 )
 from worker.bigquery_jobs import run_or_reattach
-from worker.clients import RetryBudget
+from worker.core.gcs import list_objects
+from worker.core.matching import match_objects
+from worker.core.retries import RetryBudget
 from worker.ledger import asset_id
 from worker.loading import load_interval, load_job_config
-from worker.matching import list_objects, match_objects
 from worker.planning import plan_interval_load
 from worker.publishing import published_snapshot
 

@@ -13,10 +13,11 @@ import pytest
 from dagster._core.events import DagsterEventType
 
 from tests.emulators.worker_helpers import REPO, count_rows, day, drop_days, import_window, make_spec, object_names
-from worker import contract as c
-from worker.matching import list_objects, match_objects
+from worker.core import contract as c
+from worker.core.gcs import list_objects
+from worker.core.matching import match_objects
+from worker.core.spec import ImportSpec
 from worker.planning import generations_digest
-from worker.spec import ImportSpec
 from worker.summaries import ImportSummary, IntervalResult
 
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")

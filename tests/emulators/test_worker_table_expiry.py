@@ -25,7 +25,7 @@ from tests.emulators.worker_helpers import (
     table_exists,
     table_rows,
 )
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 DAY_MS = 86_400_000
 SANDBOX_DAYS = 60

@@ -20,10 +20,10 @@ from typing import Any
 from google.cloud import bigquery, storage
 
 from localdev.samples import SCORES_SCHEMA, encode_rows, score_rows, upload
-from worker.clients import RetryBudget
+from worker.core.retries import RetryBudget
+from worker.core.spec import ImportSpec
 from worker.reporting import LogReporter
 from worker.run import run_import, run_retention
-from worker.spec import ImportSpec
 from worker.summaries import ImportSummary, RetentionSummary
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from google.cloud import bigquery, storage
 
 from tests.emulators.worker_helpers import REPO, ledger_rows, table_exists, table_rows
 from worker import checkpoints
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 
 @dataclass(frozen=True)

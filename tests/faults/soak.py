@@ -69,8 +69,8 @@ from tests.emulators.worker_helpers import (
 from tests.faults.harness import EndState, end_state, run_killed
 from tests.faults.kill_at import KILL_MARKER
 from worker import checkpoints
-from worker.errors import WorkerError
-from worker.spec import ImportSpec
+from worker.core.errors import WorkerError
+from worker.core.spec import ImportSpec
 
 DAYS = [datetime(2024, 1, d, tzinfo=UTC) for d in (5, 6, 7)]
 AS_OF_CHOICES = [datetime(2024, 1, 8, tzinfo=UTC), datetime(2024, 1, 9, 12, tzinfo=UTC),
@@ -415,7 +415,8 @@ def direct_clients(services: Any) -> tuple[storage.Client, bigquery.Client]:
     """GCS and BigQuery clients straight to the emulators, past the conformance proxy when there is one: the
     reference, the uploads and the checks need neither its chaos nor its per-request cost (the subject's
     worker processes still go through it)."""
-    from worker.clients import bigquery_client, storage_client
+    from worker.bigquery_client import bigquery_client
+    from worker.core.gcs import storage_client
 
     gcs_host = getattr(services, "emulator_gcs_endpoint", "") or services.gcs_endpoint
     bq_host = getattr(services, "emulator_bigquery_endpoint", "") or services.bigquery_endpoint

@@ -7,8 +7,9 @@ import pytest
 
 from tests.emulators.worker_helpers import count_rows, day, drop_days, import_window, ledger_rows, make_spec, statuses
 from tests.faults.bigquery_faults import SERIALIZE, TOO_MANY_DML, BigQueryFaults, Rule, error, job_insert_with_query
-from worker.clients import RetryBudget, bigquery_client
-from worker.errors import WorkerError
+from worker.bigquery_client import bigquery_client
+from worker.core.errors import WorkerError
+from worker.core.retries import RetryBudget
 
 
 def fresh_client():
@@ -92,7 +93,7 @@ def test_dml_refused_past_the_deadline_is_a_transient_failure(bucket, gcs_client
     drop_days(bucket, spec, [day(5)], rows=2)
     bq = fresh_client()
     BigQueryFaults(bq, [Rule("MERGE refused", "", match=job_insert_with_query("MERGE"), answer=SERIALIZE, times=999)])
-    from worker.errors import TransientError
+    from worker.core.errors import TransientError
 
     with pytest.raises(TransientError) as failure:
         import_window(spec, gcs_client, bq, day(5), budget=RetryBudget(deadline_seconds=3))
@@ -136,8 +137,8 @@ def test_ledger_writes_of_a_huge_interval_stay_under_the_request_limit(services,
     from datetime import UTC, datetime
 
     from tests.emulators.worker_helpers import ledger_rows
-    from worker.ledger import Ledger, LedgerEntry
-    from worker.planning import LoadedObject
+    from worker.core.records import LedgerEntry, LoadedObject
+    from worker.ledger import Ledger
 
     limit = 10 * 1024 * 1024
     spec = make_spec("some-bucket", unique_name)

@@ -47,7 +47,8 @@ def test_a_failed_token_refresh_is_retried(conformance, services, bucket, unique
     metadata server is briefly unreachable); the run retries it and loads every row."""
     from localdev.conformance import ChaosKind
     from tests.emulators.worker_helpers import day, drop_days, import_window, make_spec, rows_per_interval
-    from worker.clients import bigquery_client, storage_client
+    from worker.bigquery_client import bigquery_client
+    from worker.core.gcs import storage_client
 
     spec = make_spec(bucket.name, unique_name, mode="Incremental")
     drop_days(bucket, spec, [day(5)], rows=4)

@@ -25,8 +25,10 @@ from tests.emulators.worker_helpers import (
     statuses,
 )
 from tests.faults.harness import BatchSubResponseFaults, TcpProxy, at_checkpoint, duplicate_rows
-from worker.clients import RetryBudget, bigquery_client, storage_client
-from worker.errors import WorkerError
+from worker.bigquery_client import bigquery_client
+from worker.core.errors import WorkerError
+from worker.core.gcs import storage_client
+from worker.core.retries import RetryBudget
 
 AS_OF = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from tests.emulators.worker_helpers import (
     statuses,
 )
 from tests.faults.harness import at_checkpoint
-from worker.clients import RetryBudget
+from worker.core.retries import RetryBudget
 from worker.publishing import published_snapshot
 from worker.reporting import import_checks
 
@@ -97,7 +97,8 @@ def test_an_older_copy_landing_after_a_newer_one_is_never_labelled_as_the_newer(
     import threading
 
     from worker import checkpoints
-    from worker.clients import bigquery_client, storage_client
+    from worker.bigquery_client import bigquery_client
+    from worker.core.gcs import storage_client
 
     spec = make_spec(bucket.name, unique_name)
     drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])
@@ -179,9 +180,9 @@ def test_staging_table_is_created_with_an_expiry():
     from datetime import UTC, datetime, timedelta
 
     from tests.unit.test_spec import BASE
+    from worker.core.spec import ImportSpec
     from worker.loading import staging_table
     from worker.planning import plan_interval_load
-    from worker.spec import ImportSpec
 
     spec = ImportSpec(**{**BASE, "schema": [{"name": "a", "type": "STRING"}]})
     plan = plan_interval_load(spec, interval_start=datetime(2024, 1, 5, tzinfo=UTC), objects=[], attempt_token="abcd")
@@ -207,8 +208,8 @@ def test_a_failed_publish_copy_restores_only_an_emptied_table(emptied, bucket, g
     over it (restoring could only copy an older snapshot over one a concurrent run published). Only where the
     failure emptied the table (bqemulator does, for a changed schema) is the previous snapshot copied back."""
     from tests.faults.bigquery_faults import BigQueryFaults, Rule, failed_job
-    from worker.clients import bigquery_client
-    from worker.errors import WorkerError
+    from worker.bigquery_client import bigquery_client
+    from worker.core.errors import WorkerError
 
     spec = make_spec(bucket.name, unique_name)
     drop_days(bucket, spec, [day(5), day(6)], rows=[3, 4])

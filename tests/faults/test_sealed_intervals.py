@@ -26,7 +26,7 @@ from tests.emulators.worker_helpers import (
     statuses,
 )
 from tests.faults.harness import SimulatedCrash, at_checkpoint, crash_at, duplicate_rows
-from worker.errors import WorkerError
+from worker.core.errors import WorkerError
 
 AS_OF = datetime(2024, 3, 1, tzinfo=UTC)  # every January interval is past retention_days=3
 

@@ -22,7 +22,7 @@ from tests.emulators.worker_helpers import (
     write_spec,
 )
 from tests.faults.harness import duplicate_rows, run_killed
-from worker.planning import SKIPPED_JOB_ID
+from worker.core.records import SKIPPED_JOB_ID
 
 GOOD, BAD = "drops/2024-01-05/a.parquet", "drops/2024-01-05/b.parquet"
 AS_OF = day(5) + timedelta(days=30)

@@ -17,7 +17,7 @@ import yaml
 from orchestrator.components import IntervalGCSImportComponent
 from orchestrator.components.interval_gcs_import import SPEC_ATTRIBUTES, ComponentSpecError
 from orchestrator.definitions import build_definitions
-from worker.spec import ImportSpec
+from worker.core.spec import ImportSpec
 
 REPO = Path(__file__).resolve().parents[2]
 GITCOIN_YAML = REPO / "orchestrator" / "defs" / "gitcoin_passport_scores" / "defs.yaml"

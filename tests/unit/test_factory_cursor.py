@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 import dagster as dg
 import pytest
 import requests
+from google.auth.credentials import AnonymousCredentials
 
 from orchestrator.components.interval_gcs_import import IntervalGCSImportComponent
 from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode, SpecError
-from orchestrator.factories import sensors as sensors_module
 from orchestrator.factories.new_files_cursor import (
     ListingPlan,
     NewFilesCursor,
@@ -29,8 +29,8 @@ from orchestrator.factories.new_files_cursor import (
 )
 from orchestrator.factories.partitions import partitions_def_for
 from orchestrator.factories.sensors import build_new_files_sensor, list_for_tick
-from worker.clients import without_bucket_metadata_fetch
-from worker.matching import ObjectInfo
+from worker.core.gcs import without_bucket_metadata_fetch
+from worker.core.records import ObjectInfo
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
@@ -384,14 +384,18 @@ class SensorTicker:
     def __init__(self, s: IntervalGCSAsset, gcs: FakeGCS, monkeypatch, **sensor_kwargs) -> None:
         self.gcs = gcs
 
-        class Resource:
-            def __init__(self, project=None) -> None:
-                assert project == s.project_id
+        from google.cloud import storage
 
-            def get_client(self):
-                return gcs.client()  # google-cloud-storage's own defaults, its bucket-metadata cache included
+        import worker.core.gcs as gcs_module
 
-        monkeypatch.setattr(sensors_module, "GCSResource", Resource)
+        real_client = storage.Client
+
+        def client(project=None, **_credentials):
+            assert project == s.project_id
+            # google-cloud-storage's own defaults (its bucket-metadata cache included), talking to FakeGCS
+            return real_client(project=project, credentials=AnonymousCredentials(), _http=gcs)
+
+        monkeypatch.setattr(gcs_module.storage, "Client", client)
         asset = dg.AssetSpec(key=dg.AssetKey(["gitcoin", s.name]), partitions_def=partitions_def_for(s))
         self.sensor = build_new_files_sensor(s, asset_key=asset.key, partitions_def=partitions_def_for(s),
                                              lookback=s.sensor_lookback_delta, **sensor_kwargs)

@@ -18,7 +18,7 @@ from orchestrator.factories import (
     interval_gcs_import_asset,
 )
 from orchestrator.launchers.from_env import LauncherConfigError, launcher_from_env
-from worker.contract import ALL_CHECKS, CHECK_ROWS_LOADED
+from worker.core.contract import ALL_CHECKS, CHECK_ROWS_LOADED
 
 SEED = dict(
     key_prefix="gitcoin", name="passport_scores", project_id="opensource-observer",
@@ -237,7 +237,7 @@ def test_multi_run_backfill_is_configurable() -> None:
 
 
 def test_the_clean_table_gets_the_assets_description_unless_the_spec_has_one() -> None:
-    from worker.contract import EXTRA_SPEC
+    from worker.core.contract import EXTRA_SPEC
 
     def sent_spec(config: IntervalGCSAsset) -> dict:
         asset = interval_gcs_import_asset(config).asset

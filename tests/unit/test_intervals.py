@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from worker.intervals import Interval, parse_interval_start, parse_iso
+from worker.core.intervals import Interval, parse_interval_start, parse_iso
 
 
 def at(*args: int) -> datetime:

@@ -13,8 +13,9 @@ from localdev.conformance.exchange import Exchange
 from localdev.conformance.rules.bigquery_request_size import MAX_REQUEST_BYTES, RequestSize
 from localdev.conformance.world import Clock, Upstream, World
 from tests.unit.test_spec import BASE
+from worker.core.records import ObjectInfo
+from worker.core.spec import ImportSpec, SpecError
 from worker.loading import avro_logical_types, load_job_config
-from worker.matching import ObjectInfo
 from worker.planning import (
     MAX_URI_BYTES_PER_JOB,
     MAX_URIS_PER_JOB,
@@ -23,7 +24,6 @@ from worker.planning import (
     unloadable_reason,
     uri_request_bytes,
 )
-from worker.spec import ImportSpec, SpecError
 
 START = datetime(2024, 1, 5, tzinfo=UTC)
 SPEC = ImportSpec(**{**BASE, "format": "CSV", "schema": [{"name": "a", "type": "STRING"}]})

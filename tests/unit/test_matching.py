@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.unit.test_spec import BASE
-from worker.matching import ObjectInfo, match_objects
-from worker.spec import ImportSpec
+from worker.core.matching import match_objects
+from worker.core.records import ObjectInfo
+from worker.core.spec import ImportSpec
 
 
 def obj(name: str, generation: int = 1, size: int = 10) -> ObjectInfo:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from orchestrator.factories.partition_metadata import metadata_by_partition
-from worker.contract import META_BYTES_LOADED, META_FILES_LOADED, META_FILES_MATCHED, META_PARTITION_ROW_COUNT
+from worker.core.contract import META_BYTES_LOADED, META_FILES_LOADED, META_FILES_MATCHED, META_PARTITION_ROW_COUNT
 
 
 def test_each_interval_lands_on_its_own_partition_key() -> None:

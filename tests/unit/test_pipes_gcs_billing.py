@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orchestrator.launchers.from_env import launcher_from_env
 from orchestrator.launchers.pipes_gcs import PipesGCSChannel, PrefixedGCSMessageReader
-from worker.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
+from worker.core.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
 
 
 class _Client:

@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.unit.test_spec import BASE
-from worker.matching import ObjectInfo
+from worker.core.records import LoadedObject, ObjectInfo, RecordedInterval, SnapshotCandidate
+from worker.core.spec import ImportSpec
 from worker.planning import (
     IntervalAction,
-    LoadedObject,
-    RecordedInterval,
-    SnapshotCandidate,
     batch_uris,
     decide_interval,
     generations_digest,
@@ -21,7 +19,6 @@ from worker.planning import (
     plan_interval_load,
     plan_retention,
 )
-from worker.spec import ImportSpec
 
 SPEC = ImportSpec(**BASE)
 DAY = datetime(2024, 1, 5, tzinfo=UTC)
@@ -215,7 +212,8 @@ def test_a_settings_change_on_a_sealed_interval_is_refused_and_said_so() -> None
 
 def test_skipped_objects_are_never_deleted_and_a_fixed_upload_is_added_to_a_sealed_interval() -> None:
     """on_bad_file: skip records an unreadable object with job id 'skipped': it holds no rows."""
-    from worker.planning import SKIPPED_JOB_ID, plan_retention
+    from worker.core.records import SKIPPED_JOB_ID
+    from worker.planning import plan_retention
 
     good, bad = objs(2)
     rows = [LoadedObject(interval_start=DAY, name=o.name, generation=o.generation, size=o.size, interval_rows=5,

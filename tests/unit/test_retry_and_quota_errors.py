@@ -10,8 +10,8 @@ import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
-from worker.clients import is_rerunnable_job_failure, is_transient
-from worker.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
+from worker.core.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
+from worker.core.retries import is_rerunnable_job_failure, is_transient
 
 RATE = "Exceeded rate limits: too many table update operations for this table."
 QUOTA = "Quota exceeded: Your project exceeded quota for free query bytes scanned."

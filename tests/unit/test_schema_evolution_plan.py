@@ -9,9 +9,9 @@ adding columns runs against the emulator in tests/emulators/test_schema_evolutio
 import pytest
 from google.cloud import bigquery
 
+from worker.core.spec import SchemaEvolution
 from worker.publishing import evolved_schema
 from worker.schema_changes import Column, ColumnChangeKind, EvolutionPlan, diff_columns, plan_clean_table_evolution
-from worker.spec import SchemaEvolution
 
 CLEAN = [Column("id", "INT64", "REQUIRED"), Column("name", "STRING"), Column("_interval_start", "TIMESTAMP")]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.spec import ImportSpec, Interval, SchemaFieldSpec, SourceFormat, SourceMode, SpecError
+from worker.core.formats import SourceFormat
+from worker.core.spec import ImportSpec, Interval, SchemaFieldSpec, SourceMode, SpecError
 
 BASE = dict(
     key_prefix="gitcoin",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_spec import BASE
+from worker.core.spec import ImportSpec, SpecError
 from worker.loading import load_job_config
-from worker.spec import ImportSpec, SpecError
 
 
 @pytest.mark.parametrize("fmt", ["PARQUET", "AVRO", "ORC"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from worker.core.spec import ImportSpec
 from worker.loading import load_job_config
-from worker.spec import ImportSpec
 
 
 def _spec(**overrides) -> ImportSpec:
@@ -148,7 +148,7 @@ def test_json_takes_ignore_unknown_values_and_unset_options_are_not_sent():
     ("CSV", "quote=1", "load_options"),
 ])
 def test_a_bad_load_option_names_the_option(fmt, options, field):
-    from worker.spec import SpecError
+    from worker.core.spec import SpecError
 
     with pytest.raises(SpecError) as raised:
         _spec(format=fmt, load_options=options)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 
 # -- Pipes extras the orchestrator sends ------------------------------------
-#: The import spec, as :meth:`worker.spec.ImportSpec.to_dict`.
+#: The import spec, as :meth:`worker.core.spec.ImportSpec.to_dict`.
 EXTRA_SPEC = "spec"
 #: What to do: one of :class:`Action`.
 EXTRA_ACTION = "action"
@@ -24,13 +24,35 @@ EXTRA_AS_OF = "as_of"
 EXTRA_RETRY_DEADLINE = "retry_deadline_seconds"
 
 
-#: Worker error classes that mean "try the step again later" (see :class:`worker.errors.TransientError`).
+#: Worker error classes that mean "try the step again later" (see :class:`worker.core.errors.TransientError`).
 TRANSIENT_ERRORS = ("TransientError", "ServiceUnreachable")
 
 
 class Action(enum.Enum):
     IMPORT = "import"
     RETENTION = "retention"
+
+
+# -- What happened to each requested interval (the ``status`` of META_PARTITIONS entries) --
+class IntervalStatus(enum.StrEnum):
+    """What happened to one requested interval in a run."""
+
+    #: Loaded (or reloaded from its complete listing) by this run.
+    LOADED = "loaded"
+    #: Sealed interval: objects the ledger did not know were loaded in addition by this run.
+    ADDED = "added"
+    #: The same object generations as recorded, loaded with the same settings: skipped.
+    UNCHANGED = "unchanged"
+    #: Loaded before and nothing to load now (retention deleted its files, or they are gone):
+    #: its recorded rows are in BigQuery and count as loaded.
+    RETAINED = "retained"
+    #: Never loaded and no files.
+    NO_FILES = "no_files"
+    FAILED = "failed"
+
+
+#: Statuses whose rows are in BigQuery after the run.
+PRESENT = (IntervalStatus.LOADED, IntervalStatus.ADDED, IntervalStatus.UNCHANGED, IntervalStatus.RETAINED)
 
 
 # -- Asset checks the worker reports ----------------------------------------

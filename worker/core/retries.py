@@ -1,76 +1,19 @@
-"""Official GCS and BigQuery clients, pointed at the emulators when their env variables say so.
+"""The one retry policy of a run, and which Google API errors a later attempt gets past.
 
-In the cloud the clients use Application Default Credentials (Workload Identity
-on Kubernetes). When ``STORAGE_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` is
-set they use anonymous credentials against that endpoint instead — or, when
-``GCS_IMPORT_EMULATOR_TOKEN_URI`` is set too (the tests' conformance proxy), credentials
-that refresh a token there, so a test can make a token refresh fail as it does in the cloud.
+Both sides use it: the worker retries every GCS and BigQuery call with :class:`RetryBudget`; the
+orchestrator's sensor and the error wording (:mod:`worker.core.errors`) use the same predicates.
+Only ``google.api_core``, ``google.auth`` and ``requests``: no BigQuery import.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from google.api_core import retry as api_retry
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery, storage
 
 #: Seconds to keep retrying an unreachable endpoint before failing (overridable per run).
 DEFAULT_RETRY_DEADLINE_SECONDS = 120.0
-
-
-def emulator_credentials() -> Any:
-    """Credentials for the local emulators: anonymous, or refreshed at ``GCS_IMPORT_EMULATOR_TOKEN_URI``."""
-    token_uri = os.environ.get("GCS_IMPORT_EMULATOR_TOKEN_URI")
-    if not token_uri:
-        return AnonymousCredentials()
-    from google.oauth2.credentials import Credentials
-
-    # test-only placeholders for the emulators' token endpoint, not secrets
-    return Credentials(token=None, refresh_token="emulator", token_uri=token_uri,  # nosec B106 # placeholders
-                       client_id="emulator", client_secret="emulator")  # nosec B106 # placeholders
-
-
-def storage_client(*, project_id: str) -> storage.Client:
-    """A GCS client for ``project_id`` (emulator credentials when ``STORAGE_EMULATOR_HOST`` is set), without
-    the library's background bucket GET (see :func:`without_bucket_metadata_fetch`)."""
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return without_bucket_metadata_fetch(storage.Client(project=project_id, credentials=emulator_credentials()))
-    return without_bucket_metadata_fetch(storage.Client(project=project_id))
-
-
-def without_bucket_metadata_fetch(client: Any) -> Any:
-    """``client`` with google-cloud-storage's bucket-metadata cache turned off; returns ``client``.
-
-    google-cloud-storage 3.x keeps a per-client bucket-metadata cache for its tracing attributes:
-    the first call on a bucket queues a background ``GET /b/{bucket}``, which needs
-    ``storage.buckets.get`` (not in the object roles the worker and the sensor are granted) and
-    costs a request: a sensor making a new client each tick made that GET each tick. Without the
-    cache the worker and a tick send object requests only. (The library's process-wide
-    switch is the environment variable ``DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA=true``.)
-    """
-    if getattr(client, "_bucket_metadata_cache", None) is not None:
-        client._bucket_metadata_cache = None
-    return client
-
-
-def bigquery_client(*, project_id: str, location: str | None = None) -> bigquery.Client:
-    """A BigQuery client for ``project_id`` (emulator credentials when ``BIGQUERY_EMULATOR_HOST`` is set)."""
-    endpoint = os.environ.get("BIGQUERY_EMULATOR_HOST")
-    if endpoint:
-        if "://" not in endpoint:
-            endpoint = f"http://{endpoint}"
-        return bigquery.Client(
-            project=project_id,
-            location=location,
-            credentials=emulator_credentials(),
-            client_options=ClientOptions(api_endpoint=endpoint),
-        )
-    return bigquery.Client(project=project_id, location=location)
 
 
 #: Error reasons a later attempt gets past, whatever the HTTP status (BigQuery answers a short-term rate

@@ -59,7 +59,7 @@ def open_worker_pipes(*, project_id: str | None = None) -> Iterator[Any]:
         with open_dagster_pipes(params_loader=loader) as pipes:
             yield pipes
         return
-    from worker.clients import storage_client
+    from worker.core.gcs import storage_client
 
     client = ObjectsOnlyGCSClient(storage_client(project_id=project_id),
                                   user_project=context_params.get(USER_PROJECT_PARAM) or None)

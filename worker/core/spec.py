@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from worker.intervals import Interval, parse_iso
-from worker.load_options import LoadOptions
+from worker.core.formats import SourceFormat
+from worker.core.intervals import Interval, parse_iso
+from worker.core.load_options import LoadOptions
 
 __all__ = [
     "DEFAULT_START_DATE",
@@ -79,16 +80,6 @@ class OnBadFile(enum.Enum):
     #: The interval is loaded without the files BigQuery's load error names (a bounded number of load
     #: retries); they are listed, fail the WARN check ``no_skipped_files``, and are never deleted.
     skip = "skip"
-
-
-class SourceFormat(enum.Enum):
-    """File formats a BigQuery load job reads from GCS."""
-
-    PARQUET = "PARQUET"
-    CSV = "CSV"
-    NEWLINE_DELIMITED_JSON = "NEWLINE_DELIMITED_JSON"
-    AVRO = "AVRO"
-    ORC = "ORC"
 
 
 _FIELD_TYPES = frozenset(
@@ -180,7 +171,7 @@ class ImportSpec:
     #: Incremental: how a new column (or a REQUIRED column an interval leaves out) reaches the clean
     #: table; see :class:`SchemaEvolution`. Overwrite snapshots always take the newest interval's columns.
     schema_evolution: SchemaEvolution | str = SchemaEvolution.add_columns
-    #: More load job options (quote, encoding, null_marker, time_zone, ...): :class:`worker.load_options.LoadOptions`.
+    #: More load job options (quote, encoding, null_marker, time_zone, ...): :class:`worker.core.load_options.LoadOptions`.
     load_options: LoadOptions | Mapping[str, Any] | None = None
     #: The clean table's clustering columns (at most 4, in order); updated on an existing table.
     clustering_fields: Sequence[str] | None = None

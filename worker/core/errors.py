@@ -13,7 +13,7 @@ class TransientError(WorkerError):
     """A failure that a later run of the same step is expected to get past (nothing about the input is wrong).
 
     The orchestrator retries the step (``dg.RetryRequested``) when the worker fails with one;
-    its class name is in :data:`worker.contract.TRANSIENT_ERRORS`.
+    its class name is in :data:`worker.core.contract.TRANSIENT_ERRORS`.
     """
 
 
@@ -50,7 +50,7 @@ def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> Worker
     the run's deadline, then a :class:`TransientError`) and ``quotaExceeded`` a longer-term quota (named, not
     retried within seconds): https://cloud.google.com/bigquery/docs/troubleshoot-quotas
     """
-    from worker.clients import is_quota_exceeded, is_rate_limited
+    from worker.core.retries import is_quota_exceeded, is_rate_limited
 
     cause = exc.cause if isinstance(exc, gexc.RetryError) and exc.cause is not None else exc
     if is_rate_limited(cause):
@@ -82,7 +82,7 @@ def explain_bigquery_error(exc: Exception, *, table: str, action: str) -> Worker
             f"roles/bigquery.dataEditor on the dataset and roles/bigquery.jobUser on the project. "
             f"Server said: {_first_line(exc)}"
         )
-    from worker.clients import is_dml_concurrency_error
+    from worker.core.retries import is_dml_concurrency_error
 
     if is_dml_concurrency_error(exc):
         return TransientError(
