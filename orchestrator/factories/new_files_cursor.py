@@ -46,8 +46,8 @@ _ORDERED_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")
 
 
 @dataclass
-class Pending:
-    """An interval's fold so far in the pass in progress."""
+class IntervalFold:
+    """An interval's fold so far in the pass in progress (names and generations seen, not yet decided)."""
 
     digest: str = ""
     max_generation: int = 0
@@ -72,7 +72,7 @@ class NewFilesCursor:
     #: a pass in progress: the offset it began at (``None``: the whole prefix)
     scan_from: str | None = None
     #: a pass in progress: intervals folded so far and not yet decided
-    pending: dict[str, Pending] = field(default_factory=dict)
+    pending: dict[str, IntervalFold] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -102,7 +102,7 @@ class NewFilesCursor:
                 newest=data.get("newest"),
                 scan_after=data.get("scan_after"),
                 scan_from=data.get("scan_from"),
-                pending={str(k): Pending(str(v[0]), int(v[1]), int(v[2])) for k, v in data.get("pending", {}).items()},
+                pending={str(k): IntervalFold(str(v[0]), int(v[1]), int(v[2])) for k, v in data.get("pending", {}).items()},
             )
         except (ValueError, TypeError, AttributeError, IndexError, KeyError):
             return cls()
@@ -214,11 +214,11 @@ def fold_tick(
     now = as_utc(now)
     fresh = [o for o in objects if plan.skip_through is None or o.name > plan.skip_through]
     result = match_objects(spec, fresh)
-    pending = {k: Pending(p.digest, p.max_generation, p.objects) for k, p in cursor.pending.items()}
+    pending = {k: IntervalFold(p.digest, p.max_generation, p.objects) for k, p in cursor.pending.items()}
     for start in sorted(result.by_interval):
         if start < spec.effective_start:
             continue
-        slot = pending.setdefault(start.isoformat(), Pending())
+        slot = pending.setdefault(start.isoformat(), IntervalFold())
         for obj in result.by_interval[start]:  # match_objects sorts each interval by name
             slot.add(obj)
 

@@ -38,12 +38,6 @@ def partition_key_for(partitions_def: dg.TimeWindowPartitionsDefinition, interva
     return as_utc(interval_start).strftime(partitions_def.fmt)
 
 
-def partition_exists(spec: ImportSpec, interval_start: datetime, *, now: datetime) -> bool:
-    """Whether the interval is a partition at ``now``: on or after the start and already ended."""
-    interval_start = as_utc(interval_start)
-    return interval_start >= spec.effective_start and spec.interval.next_start(interval_start) <= as_utc(now)
-
-
 def window_extras(window: dg.TimeWindow) -> tuple[str, str]:
     """``[start, end)`` of a run's partition window as the ISO strings the worker reads."""
     return as_utc(window.start).isoformat(), as_utc(window.end).isoformat()

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from orchestrator.factories import Interval, IntervalGCSAsset, SourceMode
-from orchestrator.factories.partitions import partition_exists, partition_key_for, partitions_def_for, window_extras
+from orchestrator.factories.partitions import partition_key_for, partitions_def_for, window_extras
 
 
 def spec(interval: Interval, start_date: str | None) -> IntervalGCSAsset:
@@ -47,13 +47,6 @@ def test_partitions_match_worker_intervals(interval, start_date, first_key, cls)
         assert partition_key_for(pdef, start) == key
     if interval is Interval.Weekly:
         assert all(pdef.time_window_for_partition_key(k).start.weekday() == 0 for k in keys)
-
-
-def test_partition_exists_only_after_the_interval_ended() -> None:
-    s = spec(Interval.Daily, "2024-05-01")
-    assert partition_exists(s, datetime(2024, 5, 1, tzinfo=UTC), now=datetime(2024, 5, 2, tzinfo=UTC))
-    assert not partition_exists(s, datetime(2024, 5, 2, tzinfo=UTC), now=datetime(2024, 5, 2, 23, tzinfo=UTC))
-    assert not partition_exists(s, datetime(2024, 4, 30, tzinfo=UTC), now=datetime(2024, 6, 1, tzinfo=UTC))
 
 
 def test_window_extras_are_utc_iso() -> None:
