@@ -68,7 +68,8 @@ class ObjectListing:
 
     ``start_offset`` (inclusive) and ``end_offset`` (exclusive) bound the names; ``skip_through`` drops the
     names up to it too (a resumed listing starts at its last name, which GCS returns again and counts
-    against ``max_results``); ``max_results`` bounds how many GCS returns (the last page asks for what is left, so no request goes past the bound).
+    against ``max_results``); ``max_results`` bounds how many GCS returns (the last page asks for what
+    is left, so no request goes past the bound).
     After iteration, :attr:`truncated` says whether more names follow. A server that ignores
     ``startOffset``, ``endOffset`` or ``maxResults`` (gcp-storage-emulator answers one page of every
     name) gets the same result: names outside the bounds are dropped here.
