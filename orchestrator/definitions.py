@@ -24,7 +24,7 @@ import dagster as dg
 import yaml
 from dagster.components import load_defs
 
-from orchestrator.factories.common import AssetFactoryResponse
+from orchestrator.factories.response import AssetFactoryResponse
 from worker.core.spec import SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

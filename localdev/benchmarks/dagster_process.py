@@ -64,7 +64,7 @@ def peer_asset(spec_fields: dict[str, Any]) -> dg.AssetsDefinition:
 
 def import_asset(spec_fields: dict[str, Any]) -> dg.AssetsDefinition:
     from orchestrator.factories import IntervalGCSAsset
-    from orchestrator.factories.gcs import interval_gcs_import_asset
+    from orchestrator.factories.import_asset import interval_gcs_import_asset
 
     return interval_gcs_import_asset(IntervalGCSAsset(**spec_fields), code_references=[]).assets[0]
 

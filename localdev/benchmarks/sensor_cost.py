@@ -30,7 +30,7 @@ from localdev.benchmarks.http_counting import CountingProxy
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.seeding import seed_objects
 from orchestrator.factories import IntervalGCSAsset
-from orchestrator.factories.gcs import interval_gcs_import_asset
+from orchestrator.factories.import_asset import interval_gcs_import_asset
 from worker.core.gcs import storage_client
 
 PAGE = 1_000

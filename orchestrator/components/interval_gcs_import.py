@@ -24,23 +24,25 @@
         k8s: {image: "{{ env.GCS_IMPORT_WORKER_IMAGE }}"}
 
 It builds exactly what ``interval_gcs_import_asset(IntervalGCSAsset(...))`` builds (the same
-code path). ``dg check yaml`` checks field names and types against this model; the spec's own
-validation (a pattern without its timestamp group, a retention too long ...) runs when the
-definitions load, and its message is reported with the YAML file and the field's line.
+code path). The spec's attributes are not restated here: they are ``ImportSpec``'s fields, derived
+by :mod:`orchestrator.components.spec_attributes`. ``dg check yaml`` checks field names and types
+against the model Dagster derives from them; the spec's own validation (a pattern without its
+timestamp group, a retention too long ...) runs when the definitions load, and its message is
+reported with the YAML file and the line of the field it names (``SpecError.field``).
 """
 
 
 import re
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 
+from orchestrator.components.spec_attributes import SPEC_FIELD_NAMES, SpecAttributes
 from orchestrator.factories.config import DEFAULT_MAX_PARTITIONS_PER_RUN, DEFAULT_SENSOR_LOOKBACK, IntervalGCSAsset
-from orchestrator.factories.gcs import interval_gcs_import_asset
+from orchestrator.factories.import_asset import interval_gcs_import_asset
 from orchestrator.launchers import WorkerLauncher
 from worker.core.spec import SpecError
 
@@ -49,14 +51,6 @@ from worker.core.spec import SpecError
 # silenced for that field only.
 warnings.filterwarnings("ignore", message='Field name "schema" in "IntervalGCSImportComponentModel"', category=UserWarning)
 
-#: The spec's fields the component takes as attributes (a unit test keeps this equal to ImportSpec's).
-SPEC_ATTRIBUTES = (
-    "name", "key_prefix", "project_id", "bucket_name", "path_base", "file_match", "destination_table",
-    "raw_dataset_name", "clean_dataset_name", "interval", "mode", "retention_days", "format", "location",
-    "schema", "csv_header_rows", "csv_delimiter", "max_bad_records", "timestamp_format", "start_date",
-    "interval_column", "allow_empty_snapshot", "billing_project", "schema_evolution", "load_options",
-    "clustering_fields", "require_partition_filter", "table_description", "raw_table_expiration_days", "on_bad_file",
-)
 #: Attributes that become ``@asset`` keyword arguments.
 ASSET_ATTRIBUTES = ("group_name", "owners", "tags", "description", "metadata")
 
@@ -91,48 +85,16 @@ class ComponentSpecError(SpecError):
 
 
 @dg.scaffold_with(IntervalGCSImportScaffolder)
-@dataclass
-class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
+@dataclass(kw_only=True)
+class IntervalGCSImportComponent(SpecAttributes, dg.Component, dg.Resolvable):
     """An interval GCS file drop loaded into BigQuery by the import worker (Dagster Pipes).
 
     Makes the partitioned import asset with its checks, the external asset of its GCS source,
     the new-files sensor, the freshness check and sensor, and the clean-up job and sensor.
+    Its attributes are every field of ``worker.core.spec.ImportSpec`` (inherited from
+    :data:`~orchestrator.components.spec_attributes.SpecAttributes`, see the README for each), then these:
     """
 
-    # -- the spec (worker.core.spec.ImportSpec; see the README for each field) ------------
-    name: str
-    project_id: str
-    bucket_name: str
-    path_base: str
-    file_match: str
-    destination_table: str
-    raw_dataset_name: str
-    clean_dataset_name: str
-    interval: Literal["Hourly", "Daily", "Weekly", "Monthly"]
-    mode: Literal["Overwrite", "Incremental"]
-    retention_days: int
-    key_prefix: str | list[str] | None = None
-    format: Literal["CSV", "PARQUET", "NEWLINE_DELIMITED_JSON", "AVRO", "ORC"] = "CSV"
-    location: str = "US"
-    schema: list[dict[str, str]] | None = None
-    csv_header_rows: int = 1
-    csv_delimiter: str = ","
-    max_bad_records: int = 0
-    timestamp_format: str | None = None
-    start_date: str | None = None
-    interval_column: str = "_interval_start"
-    allow_empty_snapshot: bool = False
-    billing_project: str | None = None
-    schema_evolution: Literal["fail", "add_columns", "add_and_relax"] = "add_columns"
-    #: quote, encoding, null_marker, allow_jagged_rows, allow_quoted_newlines, preserve_ascii_control_characters,
-    #: ignore_unknown_values, enable_list_inference, decimal_target_types, time_zone, date/datetime/time/timestamp_format
-    load_options: dict[str, Any] | None = None
-    clustering_fields: list[str] | None = None
-    require_partition_filter: bool = False
-    #: The clean table's description; unset: the asset's description.
-    table_description: str | None = None
-    raw_table_expiration_days: int | None = None
-    on_bad_file: Literal["fail", "skip"] = "fail"
     # -- the asset ---------------------------------------------------------------------
     group_name: str | None = None
     owners: list[str] | None = None
@@ -157,7 +119,7 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
             SpecError: a field is invalid (the spec's own message).
         """
         asset_kwargs = {k: getattr(self, k) for k in ASSET_ATTRIBUTES if getattr(self, k) is not None}
-        spec_fields = {k: getattr(self, k) for k in SPEC_ATTRIBUTES}
+        spec_fields = {k: getattr(self, k) for k in SPEC_FIELD_NAMES}
         return IntervalGCSAsset(
             **spec_fields,
             asset_kwargs=asset_kwargs,
@@ -176,12 +138,11 @@ class IntervalGCSImportComponent(dg.Component, dg.Resolvable):
                 launcher.validate()
                 resources[config.launcher_resource_key] = launcher
         except SpecError as exc:
-            raise ComponentSpecError(_located(str(exc), yaml_path)) from None
+            raise ComponentSpecError(_located(str(exc), field=exc.field, yaml_path=yaml_path), field=exc.field) from None
         except (dg.Failure, TypeError, ValueError) as exc:
             message = getattr(exc, "description", None) or str(exc)
-            raise ComponentSpecError(
-                _located(f"IntervalGCSAsset {self.name!r}: field 'launcher' {message}", yaml_path)
-            ) from None
+            message = f"{IntervalGCSAsset.spec_label} {self.name!r}: field 'launcher' {message}"
+            raise ComponentSpecError(_located(message, field="launcher", yaml_path=yaml_path), field="launcher") from None
         # no reference of our own: Dagster links each definition of a component to its defs.yaml
         response = interval_gcs_import_asset(config, code_references=[])
         response.resources.update(resources)
@@ -196,21 +157,15 @@ def _defs_yaml(path: Path) -> Path | None:
     return None
 
 
-def _located(message: str, yaml_path: Path | None) -> str:
-    """``message`` prefixed with ``file:line:`` of the field it names (``field 'x'`` / ``field 'x[0].y'``)."""
+def _located(message: str, *, field: str | None, yaml_path: Path | None) -> str:
+    """``message`` prefixed with ``file:line:`` of ``field``'s line in the YAML (line 1 when not found)."""
     if yaml_path is None:
         return message
     line = 1
-    named = re.search(r"field '([A-Za-z_]+)", message)
-    if named:
-        pattern = re.compile(rf"^\s*{re.escape(named.group(1))}\s*:")
+    if field:
+        pattern = re.compile(rf"^\s*{re.escape(field)}\s*:")
         for number, text in enumerate(yaml_path.read_text().splitlines(), 1):
             if pattern.match(text):
                 line = number
                 break
     return f"{yaml_path}:{line}: {message}"
-
-
-def component_fields() -> Sequence[str]:
-    """The attribute names of the component (for tests and docs)."""
-    return [f for f in IntervalGCSImportComponent.__dataclass_fields__ if not f.startswith("_")]

@@ -4,8 +4,9 @@
 put it at module level in ``orchestrator/assets/`` and ``orchestrator.definitions`` picks it up.
 """
 
-from orchestrator.factories.common import AssetFactoryResponse, IntervalGCSAsset
-from orchestrator.factories.gcs import interval_gcs_import_asset
+from orchestrator.factories.config import IntervalGCSAsset
+from orchestrator.factories.import_asset import interval_gcs_import_asset
+from orchestrator.factories.response import AssetFactoryResponse
 from worker.core.formats import SourceFormat
 from worker.core.spec import DEFAULT_START_DATE, Interval, SourceMode, SpecError
 

@@ -51,6 +51,9 @@ class IntervalGCSAsset(ImportSpec):
     launcher_resource_key: str = DEFAULT_LAUNCHER_RESOURCE_KEY
     sensor_lookback: str = DEFAULT_SENSOR_LOOKBACK
 
+    #: Spec errors name the spec as the orchestrator's user wrote it: ``IntervalGCSAsset 'name': field ...``.
+    spec_label = "IntervalGCSAsset"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.asset_kwargs, dict):

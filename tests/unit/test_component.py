@@ -9,13 +9,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 import dagster as dg
 import pytest
 import yaml
 
 from orchestrator.components import IntervalGCSImportComponent
-from orchestrator.components.interval_gcs_import import SPEC_ATTRIBUTES, ComponentSpecError
+from orchestrator.components.interval_gcs_import import ComponentSpecError
+from orchestrator.components.spec_attributes import SPEC_FIELD_NAMES
 from orchestrator.definitions import build_definitions
 from worker.core.spec import ImportSpec
 
@@ -25,9 +27,36 @@ DG = str(Path(sys.executable).parent / "dg")
 
 
 def test_component_takes_every_spec_field() -> None:
-    assert set(SPEC_ATTRIBUTES) == {f.name for f in dataclasses.fields(ImportSpec)}
+    assert set(SPEC_FIELD_NAMES) == {f.name for f in dataclasses.fields(ImportSpec)}
     component_fields = {f.name for f in dataclasses.fields(IntervalGCSImportComponent)}
-    assert set(SPEC_ATTRIBUTES) <= component_fields
+    assert set(SPEC_FIELD_NAMES) <= component_fields
+
+
+def test_the_spec_attributes_are_derived_from_the_spec_fields() -> None:
+    fields = {f.name: f for f in dataclasses.fields(IntervalGCSImportComponent)}
+    # an enum is a Literal of its values; its default is the member's value
+    assert fields["interval"].type == Literal["Hourly", "Daily", "Weekly", "Monthly"]
+    assert fields["format"].default == "CSV" and fields["schema_evolution"].default == "add_columns"
+    # a union keeps its plain-data members only
+    assert fields["schema"].type == list[dict[str, str]] | None
+    assert fields["load_options"].type == dict[str, Any] | None
+    assert fields["key_prefix"].type == str | list[str] | None
+    # required spec fields stay required in the YAML schema
+    required = set(IntervalGCSImportComponent.model().model_json_schema()["required"])
+    assert required == {f.name for f in dataclasses.fields(ImportSpec) if f.default is dataclasses.MISSING}
+
+
+def test_a_spec_error_is_located_at_its_top_level_field(tmp_path) -> None:
+    attributes = yaml.safe_load(GITCOIN_YAML.read_text())["attributes"]
+    attributes["schema"] = [{"name": "ok", "type": "STRING"}, {"name": "5", "type": "STRING"}]
+    path = tmp_path / "defs.yaml"
+    path.write_text(yaml.safe_dump({"type": "orchestrator.components.IntervalGCSImportComponent",
+                                    "attributes": attributes}, sort_keys=False))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith("schema:"))
+    with pytest.raises(ComponentSpecError) as raised:
+        IntervalGCSImportComponent(**attributes).build_defs(_FakeContext(tmp_path))
+    assert raised.value.field == "schema"
+    assert str(raised.value).startswith(f"{path}:{line}: IntervalGCSAsset 'passport_scores': field 'schema[1].name'")
 
 
 def _summary(defs: dg.Definitions) -> dict:

@@ -95,12 +95,35 @@ def test_invalid_field_is_named_with_a_fix(change: dict, field: str, hint: str) 
     assert hint in message, message
     if field != "name":
         assert "passport_scores" in message, "the asset is named"
+    assert err.value.field == field.split("[")[0], "the top-level field travels with the error"
 
 
 def test_unknown_field_in_json_is_named() -> None:
     data = ImportSpec(**BASE).to_dict() | {"retention": 3}
-    with pytest.raises(SpecError, match=r"unknown fields \['retention'\]"):
+    with pytest.raises(SpecError, match=r"unknown fields \['retention'\]") as err:
         ImportSpec.from_dict(data)
+    assert err.value.field == "retention"
+
+
+def test_a_missing_field_in_json_is_named() -> None:
+    data = ImportSpec(**BASE).to_dict()
+    del data["bucket_name"]
+    with pytest.raises(SpecError, match=r"missing required fields \['bucket_name'\]") as err:
+        ImportSpec.from_dict(data)
+    assert err.value.field == "bucket_name"
+
+
+def test_messages_name_the_spec_as_each_side_knows_it() -> None:
+    from orchestrator.factories import IntervalGCSAsset
+
+    bad = {**BASE, "load_options": {"quote": 5}}
+    with pytest.raises(SpecError) as worker_side:
+        ImportSpec(**bad)
+    assert str(worker_side.value).startswith("import spec 'passport_scores': field 'load_options.quote' is 5")
+    assert worker_side.value.field == "load_options"
+    with pytest.raises(SpecError) as orchestrator_side:
+        IntervalGCSAsset(**bad)
+    assert str(orchestrator_side.value).startswith("IntervalGCSAsset 'passport_scores': field 'load_options.quote' is 5")
 
 
 def test_name_pattern_escapes_path_base_and_full_matches() -> None:

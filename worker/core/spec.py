@@ -46,7 +46,16 @@ MAX_RETENTION_DAYS = 36_500
 
 
 class SpecError(ValueError):
-    """A spec field is invalid. The message names the asset, the field and the fix."""
+    """A spec field is invalid. The message names the spec, the field and the fix.
+
+    ``field`` is the top-level field at fault (``"schema"`` for ``schema[0].name``, ``"load_options"``
+    for ``load_options.quote``), ``None`` when the error is about the spec as a whole; the YAML
+    component finds the field's line with it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SourceMode(enum.Enum):
@@ -185,31 +194,47 @@ class ImportSpec:
     #: A file BigQuery cannot read: fail the interval (default) or load the interval without it.
     on_bad_file: OnBadFile | str = OnBadFile.fail
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__  # frozen dataclass: normalise in place once
+    #: How error messages name the spec: the worker knows an "import spec"; the orchestrator's
+    #: :class:`IntervalGCSAsset` overrides it with its own class name. (A class attribute, not a field.)
+    spec_label = "import spec"
+
+    # -- field checks, run by __post_init__ in declaration order ---------------------------
+
+    def _check_name(self) -> None:
+        """``name``: 1-200 letters, digits or underscores (an asset name and part of job ids)."""
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise SpecError(
-                f"IntervalGCSAsset field 'name' is {self.name!r}: use 1-200 letters, digits or underscores "
-                "(it becomes a Dagster asset name and part of BigQuery job ids)."
+                f"{self.spec_label} field 'name' is {self.name!r}: use 1-200 letters, digits or underscores "
+                "(it becomes a Dagster asset name and part of BigQuery job ids).",
+                field="name",
             )
-        set_(self, "interval", _coerce_enum(self, "interval", Interval))
-        set_(self, "mode", _coerce_enum(self, "mode", SourceMode))
-        set_(self, "format", _coerce_enum(self, "format", SourceFormat))
-        set_(self, "schema_evolution", _coerce_enum(self, "schema_evolution", SchemaEvolution))
-        set_(self, "on_bad_file", _coerce_enum(self, "on_bad_file", OnBadFile))
+
+    def _coerce_enums(self) -> None:
+        """The enum fields as members (a member's name or value is accepted, in any case)."""
+        for field_name, enum_cls in _ENUM_FIELDS.items():
+            object.__setattr__(self, field_name, _coerce_enum(self, field_name, enum_cls))
+
+    def _check_load_options(self) -> None:
+        """``load_options`` as :class:`LoadOptions`, each option checked against ``format``."""
         options, problem = LoadOptions.parse(self.load_options, source_format=self.format.value)
         if problem:
-            raise SpecError(f"IntervalGCSAsset {self.name!r}: field {problem}.")
-        set_(self, "load_options", options)
+            raise SpecError(f"{self.spec_label} {self.name!r}: field {problem}.", field="load_options")
+        object.__setattr__(self, "load_options", options)
+
+    def _check_key_prefix(self) -> None:
+        """``key_prefix`` as a tuple of names (a string is one part)."""
         if isinstance(self.key_prefix, str):
-            set_(self, "key_prefix", (self.key_prefix,))
+            object.__setattr__(self, "key_prefix", (self.key_prefix,))
         elif isinstance(self.key_prefix, list | tuple):
-            set_(self, "key_prefix", tuple(self.key_prefix))
+            object.__setattr__(self, "key_prefix", tuple(self.key_prefix))
         elif self.key_prefix is not None:
             self._fail("key_prefix", f"is {self.key_prefix!r}", "give a string or a list of strings, e.g. 'gitcoin'")
         for part in self.key_prefix or ():
             if not isinstance(part, str) or not _NAME_RE.match(part):
                 self._fail("key_prefix", f"has {part!r}", "use letters, digits or underscores in each part")
+
+    def _check_storage(self) -> None:
+        """``project_id``, ``bucket_name`` and ``path_base`` (stripped of slashes)."""
         if not isinstance(self.project_id, str) or not _PROJECT_RE.match(self.project_id):
             self._fail("project_id", f"is {self.project_id!r}", "use a Google Cloud project id (6-30 lowercase letters, digits, dashes)")
         if (
@@ -225,8 +250,10 @@ class ImportSpec:
             )
         if not isinstance(self.path_base, str):
             self._fail("path_base", f"is {self.path_base!r}", "give the folder under the bucket as a string, e.g. 'passport'")
-        set_(self, "path_base", self.path_base.strip("/"))
-        self._check_file_match()
+        object.__setattr__(self, "path_base", self.path_base.strip("/"))
+
+    def _check_tables(self) -> None:
+        """The BigQuery identifiers, ``retention_days`` and ``location``."""
         for field_name in ("destination_table", "raw_dataset_name", "clean_dataset_name", "interval_column"):
             value = getattr(self, field_name)
             if not isinstance(value, str) or not _IDENTIFIER_RE.match(value):
@@ -238,12 +265,31 @@ class ImportSpec:
                        f"use a whole number of days from 0 to {MAX_RETENTION_DAYS} (100 years)")
         if not isinstance(self.location, str) or not _LOCATION_RE.match(self.location):
             self._fail("location", f"is {self.location!r}", "use a BigQuery location such as 'US', 'EU' or 'europe-west1'")
-        if self.schema is not None:
-            if not isinstance(self.schema, list | tuple):
-                self._fail("schema", f"is {self.schema!r}", "give a list of columns, e.g. [{'name': 'a', 'type': 'STRING'}]")
-            set_(self, "schema", tuple(self._schema_field(i, item) for i, item in enumerate(self.schema)))
-            if not self.schema:
-                self._fail("schema", "is empty", "list at least one column, or leave it unset for autodetect")
+
+    def _check_schema(self) -> None:
+        """``schema`` as a non-empty tuple of :class:`SchemaFieldSpec` (or ``None``: autodetect)."""
+        if self.schema is None:
+            return
+        if not isinstance(self.schema, list | tuple):
+            self._fail("schema", f"is {self.schema!r}", "give a list of columns, e.g. [{'name': 'a', 'type': 'STRING'}]")
+        object.__setattr__(self, "schema", tuple(self._schema_field(i, item) for i, item in enumerate(self.schema)))
+        if not self.schema:
+            self._fail("schema", "is empty", "list at least one column, or leave it unset for autodetect")
+
+    def __post_init__(self) -> None:
+        """Check every field in declaration order and normalise in place (enums, tuples, stripped text).
+
+        Raises:
+            SpecError: the first invalid field, naming it (``SpecError.field``) and the fix.
+        """
+        self._check_name()
+        self._coerce_enums()
+        self._check_load_options()
+        self._check_key_prefix()
+        self._check_storage()
+        self._check_file_match()
+        self._check_tables()
+        self._check_schema()
         for field_name in ("csv_header_rows", "max_bad_records"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -257,10 +303,16 @@ class ImportSpec:
                        "an interval without the files BigQuery cannot read, set on_bad_file: skip")
         if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
             self._fail("csv_delimiter", f"is {self.csv_delimiter!r}", "use a single character such as ',' or '\\t'")
+        self._check_reading()
+        self._check_layout()
+        self._check_start_date()
+
+    def _check_reading(self) -> None:
+        """``timestamp_format``, ``billing_project`` and ``allow_empty_snapshot``."""
         if self.timestamp_format is not None and (
             not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format
         ):
-                self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
+            self._fail("timestamp_format", f"is {self.timestamp_format!r}", "use a strptime format such as '%Y-%m-%d'")
         if self.billing_project is not None and (
             not isinstance(self.billing_project, str) or not _PROJECT_RE.match(self.billing_project)
         ):
@@ -268,13 +320,15 @@ class ImportSpec:
                        "use the id of the Google Cloud project that pays for Requester Pays requests")
         if not isinstance(self.allow_empty_snapshot, bool):
             self._fail("allow_empty_snapshot", f"is {self.allow_empty_snapshot!r}", "use true or false")
-        self._check_layout()
+
+    def _check_start_date(self) -> None:
+        """``start_date``: an ISO date, kept as text."""
         if self.start_date is not None:
             try:
                 parse_iso(str(self.start_date))
             except ValueError:
                 self._fail("start_date", f"is {self.start_date!r}", "use an ISO date such as '2024-01-01'")
-            set_(self, "start_date", str(self.start_date))
+            object.__setattr__(self, "start_date", str(self.start_date))
 
     def _check_layout(self) -> None:
         set_ = object.__setattr__
@@ -422,14 +476,16 @@ class ImportSpec:
         known = {f.name for f in dataclasses.fields(ImportSpec)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(f"import spec has unknown fields {unknown}: remove them (known fields: {sorted(known)})")
+            raise SpecError(f"import spec has unknown fields {unknown}: remove them (known fields: {sorted(known)})",
+                            field=unknown[0])
         required = {
             f.name for f in dataclasses.fields(ImportSpec)
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         }
         missing = sorted(required - set(data))
         if missing:
-            raise SpecError(f"import spec {data.get('name', '?')!r} is missing required fields {missing}: add them.")
+            raise SpecError(f"import spec {data.get('name', '?')!r} is missing required fields {missing}: add them.",
+                            field=missing[0])
         return ImportSpec(**dict(data))
 
     @classmethod
@@ -439,7 +495,9 @@ class ImportSpec:
     # -- helpers ------------------------------------------------------------
 
     def _fail(self, field_name: str, problem: str, fix: str) -> None:
-        raise SpecError(f"IntervalGCSAsset {self.name!r}: field '{field_name}' {problem}: {fix}.")
+        """Raise the :class:`SpecError` of ``field_name`` (a path such as ``schema[0].name`` names its top field)."""
+        raise SpecError(f"{self.spec_label} {self.name!r}: field '{field_name}' {problem}: {fix}.",
+                        field=_top_field(field_name))
 
     def _check_file_match(self) -> None:
         if not isinstance(self.file_match, str) or not self.file_match:
@@ -483,6 +541,18 @@ class ImportSpec:
         if item.description is not None and (not isinstance(item.description, str) or len(item.description) > 1024):
             self._fail(f"schema[{index}].description", f"is {item.description!r}"[:80], "give a text of at most 1024 characters")
         return SchemaFieldSpec(name=item.name, type=type_, mode=mode, description=item.description)
+
+
+#: The fields held as enum members, in the order they are coerced.
+_ENUM_FIELDS: dict[str, type[enum.Enum]] = {
+    "interval": Interval, "mode": SourceMode, "format": SourceFormat,
+    "schema_evolution": SchemaEvolution, "on_bad_file": OnBadFile,
+}
+
+
+def _top_field(path: str) -> str:
+    """The top-level field of a field path: ``schema[0].name`` -> ``schema``, ``load_options.quote`` -> ``load_options``."""
+    return path.split("[", 1)[0].split(".", 1)[0]
 
 
 def _coerce_enum(spec: ImportSpec, field_name: str, enum_cls: type[enum.Enum]) -> Any:

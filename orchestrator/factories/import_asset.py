@@ -1,5 +1,6 @@
 """``interval_gcs_import_asset``: one partitioned asset per spec, plus its checks, sensors and clean-up job."""
 
+import contextlib
 import inspect
 import warnings
 from collections.abc import Iterator, Sequence
@@ -9,9 +10,10 @@ import dagster as dg
 
 from orchestrator.factories.checks import freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
-from orchestrator.factories.common import AssetFactoryResponse, IntervalGCSAsset
+from orchestrator.factories.config import IntervalGCSAsset
 from orchestrator.factories.partition_metadata import attach_partition_metadata
 from orchestrator.factories.partitions import partitions_def_for, window_extras
+from orchestrator.factories.response import AssetFactoryResponse
 from orchestrator.factories.sensors import build_new_files_sensor
 from worker.core.contract import (
     EXTRA_ACTION,
@@ -48,26 +50,10 @@ def interval_gcs_import_asset(
             "wrap the fields in IntervalGCSAsset(...)"
         )
     spec = config
-    escaped = spec.unescaped_extension_dot()
-    if escaped:
-        warnings.warn(
-            f"IntervalGCSAsset {spec.name!r}: file_match {spec.file_match!r} has an unescaped '.' before the file "
-            f"extension, so it also matches names such as 'scoresXparquet'; write {escaped!r} to match a dot only.",
-            UserWarning, stacklevel=2,
-        )
+    _warn_unescaped_extension_dot(spec)
     key = dg.AssetKey([*(spec.key_prefix or ()), spec.name])
-    source_key = gcs_source_key(spec)
     partitions_def = partitions_def_for(spec)
-    asset_kwargs: dict[str, Any] = {"kinds": {"gcs", "bigquery"}, **spec.asset_kwargs}
-    asset_kwargs.setdefault(
-        "description",
-        f"gs://{spec.bucket_name}/{spec.object_prefix}{spec.file_match} loaded {spec.interval.value.lower()} "
-        f"into {spec.clean_table_id} ({spec.mode.value}).",
-    )
-    asset_kwargs["metadata"] = {
-        **definition_metadata(spec, code_references=_caller_reference() if code_references is None else code_references),
-        **(asset_kwargs.get("metadata") or {}),
-    }
+    asset_kwargs = _asset_kwargs(spec, code_references=_caller_reference() if code_references is None else code_references)
     spec_dict = spec.to_dict()
     # the clean table carries the asset's description unless the spec gives its own
     spec_dict["table_description"] = spec.table_description or str(asset_kwargs["description"])[:16384]
@@ -76,21 +62,16 @@ def interval_gcs_import_asset(
         dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
         else dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
     )
-
-    try:
-        with warnings.catch_warnings():  # BackfillPolicy is "beta" in 1.13
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            decorator = dg.asset(
-                key=key,
-                partitions_def=partitions_def,
-                backfill_policy=backfill_policy,
-                check_specs=worker_check_specs(key),
-                deps=[source_key],
-                required_resource_keys={resource_key},
-                **asset_kwargs,
-            )
-    except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
-        raise SpecError(f"IntervalGCSAsset {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}") from exc
+    with _asset_kwargs_refused(spec, always=True):
+        decorator = dg.asset(
+            key=key,
+            partitions_def=partitions_def,
+            backfill_policy=backfill_policy,
+            check_specs=worker_check_specs(key),
+            deps=[gcs_source_key(spec)],
+            required_resource_keys={resource_key},
+            **asset_kwargs,
+        )
 
     def gcs_asset(context: dg.AssetExecutionContext) -> Iterator[Any]:
         window_start, window_end = window_extras(context.partition_time_window)
@@ -106,14 +87,8 @@ def interval_gcs_import_asset(
         )
         yield from attach_partition_metadata(context, results, partitions_def)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            gcs_asset = decorator(gcs_asset)
-    except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
-        if not spec.asset_kwargs:
-            raise
-        raise SpecError(f"IntervalGCSAsset {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}") from exc
+    with _asset_kwargs_refused(spec, always=False):
+        gcs_asset = decorator(gcs_asset)
 
     # after @asset checked the group name: the source asset shares it
     source = gcs_source_spec(spec, group_name=spec.asset_kwargs.get("group_name"))
@@ -128,6 +103,52 @@ def interval_gcs_import_asset(
         jobs=[clean_up_job],
         checks=checks,
     )
+
+
+def _warn_unescaped_extension_dot(spec: IntervalGCSAsset) -> None:
+    """Warn (once per definition load) when ``file_match`` has an unescaped '.' before its extension."""
+    escaped = spec.unescaped_extension_dot()
+    if escaped:
+        warnings.warn(
+            f"{spec.spec_label} {spec.name!r}: file_match {spec.file_match!r} has an unescaped '.' before the file "
+            f"extension, so it also matches names such as 'scoresXparquet'; write {escaped!r} to match a dot only.",
+            UserWarning, stacklevel=3,
+        )
+
+
+def _asset_kwargs(spec: IntervalGCSAsset, *, code_references: Sequence[dg.LocalFileCodeReference]) -> dict[str, Any]:
+    """The ``@asset`` keyword arguments of ``spec.asset_kwargs`` with the factory's kinds, a default
+    description (source, cadence, clean table, mode) and the definition metadata under the user's."""
+    asset_kwargs: dict[str, Any] = {"kinds": {"gcs", "bigquery"}, **spec.asset_kwargs}
+    asset_kwargs.setdefault(
+        "description",
+        f"gs://{spec.bucket_name}/{spec.object_prefix}{spec.file_match} loaded {spec.interval.value.lower()} "
+        f"into {spec.clean_table_id} ({spec.mode.value}).",
+    )
+    asset_kwargs["metadata"] = {
+        **definition_metadata(spec, code_references=code_references),
+        **(asset_kwargs.get("metadata") or {}),
+    }
+    return asset_kwargs
+
+
+@contextlib.contextmanager
+def _asset_kwargs_refused(spec: IntervalGCSAsset, *, always: bool) -> Iterator[None]:
+    """Run ``@asset`` (silencing its beta warnings); its refusal of an argument is a :class:`SpecError` of
+    ``asset_kwargs`` (when ``always`` is false, only if the spec has asset_kwargs: else it is re-raised).
+
+    Raises:
+        SpecError: ``@asset`` raised ``TypeError`` or ``DagsterInvalidDefinitionError``, naming ``asset_kwargs``.
+    """
+    try:
+        with warnings.catch_warnings():  # BackfillPolicy is "beta" in 1.13
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            yield
+    except (TypeError, dg.DagsterInvalidDefinitionError) as exc:
+        if not always and not spec.asset_kwargs:
+            raise
+        raise SpecError(f"{spec.spec_label} {spec.name!r}: field 'asset_kwargs' is not accepted by @asset: {exc}",
+                        field="asset_kwargs") from exc
 
 
 def gcs_source_key(spec: IntervalGCSAsset) -> dg.AssetKey:

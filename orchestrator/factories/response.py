@@ -1,4 +1,4 @@
-"""The factory's return type (where the seed puts it), and its configuration re-exported."""
+"""``AssetFactoryResponse``: what one call of the import factory made (the seed's return type)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from orchestrator.factories.config import RESERVED_ASSET_KWARGS, IntervalGCSAsset
-
-__all__ = ["RESERVED_ASSET_KWARGS", "AssetFactoryResponse", "IntervalGCSAsset"]
+__all__ = ["AssetFactoryResponse"]
 
 
 @dataclass
