@@ -93,7 +93,7 @@ def render_pod(k8s_launch_json: str | None = None) -> dict[str, Any]:
     """The worker V1Pod as sent to the API (camelCase), from K8sLaunch defaults or the given JSON."""
     import kubernetes
 
-    from orchestrator.launcher import K8sLaunch, WorkerLauncher
+    from orchestrator.launchers import K8sLaunch, WorkerLauncher
 
     with clean_environ(**({K8S_LAUNCH_ENV: k8s_launch_json} if k8s_launch_json else {})):
         k8s = K8sLaunch() if k8s_launch_json else K8sLaunch(namespace=WORKER_NAMESPACE)
@@ -115,7 +115,7 @@ def with_pod_skips(pod: dict[str, Any]) -> dict[str, Any]:
 
 def render_docker() -> dict[str, Any]:
     """docker.containers.create arguments of kind="docker" (DockerLaunch defaults), with image and env."""
-    from orchestrator.launcher import DockerLaunch, WorkerLauncher
+    from orchestrator.launchers import DockerLaunch, WorkerLauncher
 
     with clean_environ():
         launcher = WorkerLauncher(kind="docker", docker=DockerLaunch())

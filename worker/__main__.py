@@ -16,6 +16,7 @@ prints a JSON summary on stdout. Any failure exits non-zero with the reason.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ from typing import Any
 
 from worker.bigquery_client import bigquery_client
 from worker.core import contract as c
-from worker.core.errors import WorkerError, explain_unexpected
+from worker.core.errors import TransientError, WorkerError, explain_unexpected
 from worker.core.gcs import storage_client
 from worker.core.intervals import parse_iso
 from worker.core.retries import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget
@@ -67,10 +68,28 @@ def run_under_pipes() -> None:
     with open_worker_pipes() as pipes:
         try:
             _run_pipes_session(pipes)
-        except (WorkerError, SpecError):
+        except (WorkerError, SpecError) as exc:
+            _report_failure(pipes, exc)
             raise
         except Exception as exc:  # the step failure carries the same one line as the CLI's "error:"
-            raise WorkerError(explain_unexpected(exc)) from exc
+            error = WorkerError(explain_unexpected(exc))
+            _report_failure(pipes, error)
+            raise error from exc
+
+
+def _report_failure(pipes: Any, error: Exception) -> None:
+    """Tell the launcher, as data, whether ``error`` is transient (the step is then retried).
+
+    Sent as a Pipes custom message (:data:`worker.core.contract.REPORT_FAILURE`) before ``open_dagster_pipes``
+    sends its ``closed`` message with the exception. Never raises: a report that cannot be sent leaves the
+    launcher its fallback (the error's class name), and must not replace the error itself.
+    """
+    with contextlib.suppress(Exception):  # the failure itself is reported by the closed message that follows
+        pipes.report_custom_message({c.REPORT_FAILURE: {
+            c.FAILURE_TRANSIENT: isinstance(error, TransientError),
+            c.FAILURE_ERROR: type(error).__name__,
+            c.FAILURE_MESSAGE: str(error),
+        }})
 
 
 def _run_pipes_session(pipes: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 from dagster_docker.pipes import PipesDockerLogsMessageReader
 
-from orchestrator.launchers.failures import extract_message_or_forward_to_stdout
+from orchestrator.launchers.failures import RecordsHandler, extract_message_or_forward_to_stdout
 from orchestrator.launchers.settings import BUILD_HINT, LAUNCH_ID_LABEL, WORKER_LABEL, DockerLaunch, WorkerLaunchError
 
 
@@ -98,8 +98,8 @@ def run_docker_worker(
         engine.close()
 
 
-class LineJoiningDockerLogsMessageReader(PipesDockerLogsMessageReader):
-    """``PipesDockerLogsMessageReader`` that parses whole lines.
+class LineJoiningDockerLogsMessageReader(RecordsHandler, PipesDockerLogsMessageReader):
+    """``PipesDockerLogsMessageReader`` that parses whole lines (and keeps the launch's message handler).
 
     The Docker engine splits a log line longer than 16 KiB into several log entries, and the
     log stream yields entries, not lines; the stock reader parses each entry on its own, so a

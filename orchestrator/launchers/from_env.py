@@ -1,6 +1,6 @@
 """The shared ``launcher`` resource as the deployment's environment says (read when definitions load).
 
-- ``GCS_IMPORT_LAUNCHER``: ``subprocess`` (default), ``docker`` or ``k8s``;
+- ``GCS_IMPORT_LAUNCHER``: a kind of :mod:`orchestrator.launchers.kinds`: ``subprocess`` (default), ``docker`` or ``k8s``;
 - ``GCS_IMPORT_WORKER_PYTHON``: subprocess only: the interpreter that runs ``-m worker``;
 - ``GCS_IMPORT_DOCKER_LAUNCH`` / ``GCS_IMPORT_K8S_LAUNCH``: JSON objects of ``DockerLaunch`` /
   ``K8sLaunch`` fields (how the Helm values configure the pod without code);
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from orchestrator.launchers.kinds import DEFAULT_KIND, KIND_NAMES
 from orchestrator.launchers.pipes_gcs import DEFAULT_PIPES_PREFIX, PipesGCSChannel
 from orchestrator.launchers.resource import WorkerLauncher
 
@@ -27,7 +28,6 @@ MESSAGE_CHANNEL_ENV = "GCS_IMPORT_MESSAGE_CHANNEL"
 PIPES_GCS_BUCKET_ENV = "GCS_IMPORT_PIPES_GCS_BUCKET"
 PIPES_GCS_PREFIX_ENV = "GCS_IMPORT_PIPES_GCS_PREFIX"
 PIPES_GCS_BILLING_PROJECT_ENV = "GCS_IMPORT_PIPES_GCS_BILLING_PROJECT"
-LAUNCHER_KINDS = ("subprocess", "docker", "k8s")
 MESSAGE_CHANNELS = ("auto", "logs", "gcs")
 
 
@@ -42,9 +42,9 @@ def launcher_from_env(environ: Mapping[str, str] | None = None) -> WorkerLaunche
         LauncherConfigError: a variable has a value the launcher cannot use; the message names it.
     """
     environ = dict(os.environ if environ is None else environ)
-    kind = environ.get(LAUNCHER_ENV, "subprocess").strip() or "subprocess"
-    if kind not in LAUNCHER_KINDS:
-        raise LauncherConfigError(f"{LAUNCHER_ENV}={kind!r}: use one of {', '.join(LAUNCHER_KINDS)}")
+    kind = environ.get(LAUNCHER_ENV, DEFAULT_KIND).strip() or DEFAULT_KIND
+    if kind not in KIND_NAMES:
+        raise LauncherConfigError(f"{LAUNCHER_ENV}={kind!r}: use one of {', '.join(KIND_NAMES)}")
     channel = environ.get(MESSAGE_CHANNEL_ENV, "auto").strip() or "auto"
     if channel not in MESSAGE_CHANNELS:
         raise LauncherConfigError(f"{MESSAGE_CHANNEL_ENV}={channel!r}: use one of {', '.join(MESSAGE_CHANNELS)}")

@@ -12,8 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster_k8s.pipes import PipesK8sPodLogsMessageReader
 
+from orchestrator.launchers.failures import RecordsHandler
 from orchestrator.launchers.settings import LAUNCH_ID_LABEL, WORKER_LABEL, WORKER_UID, K8sLaunch
+
+
+class PodLogsMessageReader(RecordsHandler, PipesK8sPodLogsMessageReader):
+    """``PipesK8sClient``'s default reader (the pod's log stream) that keeps the launch's message handler."""
 
 
 def k8s_base_pod_meta(cfg: K8sLaunch, launch_id: str) -> dict[str, Any]:

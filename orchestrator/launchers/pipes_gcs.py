@@ -31,6 +31,7 @@ from dagster_gcp.pipes.context_injectors import PipesGCSContextInjector
 from dagster_gcp.pipes.message_readers import PipesGCSMessageReader
 from dagster_pipes import PipesBlobStoreMessageWriter
 
+from orchestrator.launchers.failures import RecordsHandler
 from orchestrator.launchers.settings import WorkerLaunchError
 from worker.core.pipes_channel import USER_PROJECT_PARAM, ObjectsOnlyGCSClient
 
@@ -62,9 +63,10 @@ class PipesGCSChannel(dg.Config):
         return prefix
 
 
-class PrefixedGCSMessageReader(PipesGCSMessageReader):
+class PrefixedGCSMessageReader(RecordsHandler, PipesGCSMessageReader):
     """``PipesGCSMessageReader`` whose chunks go under a fixed prefix (the stock reader uses a bare
-    random name at the bucket's root, which no prefix-scoped grant covers)."""
+    random name at the bucket's root, which no prefix-scoped grant covers); it keeps the launch's
+    message handler (:class:`~orchestrator.launchers.failures.RecordsHandler`)."""
 
     def __init__(self, *, prefix: str, user_project: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

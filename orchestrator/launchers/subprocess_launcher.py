@@ -7,8 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster import PipesTempFileMessageReader
 
+from orchestrator.launchers.failures import RecordsHandler
 from orchestrator.launchers.settings import WORKER_COMMAND
+
+
+class SubprocessMessageReader(RecordsHandler, PipesTempFileMessageReader):
+    """``PipesSubprocessClient``'s default reader (a temporary file) that keeps the launch's message handler."""
 
 
 def run_subprocess_worker(

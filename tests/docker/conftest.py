@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestrator.launcher import DEFAULT_WORKER_IMAGE, WORKER_LABEL
+from orchestrator.launchers import DEFAULT_WORKER_IMAGE, WORKER_LABEL
 
 WORKER_IMAGE = os.environ.get("WORKER_IMAGE", DEFAULT_WORKER_IMAGE)
 

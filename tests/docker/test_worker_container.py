@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from localdev import samples
-from orchestrator.launcher import WORKER_LABEL, DockerLaunch, PipesGCSChannel, WorkerLauncher
+from orchestrator.launchers import WORKER_LABEL, DockerLaunch, PipesGCSChannel, WorkerLauncher
 from worker.core import contract as c
 from worker.core.spec import ImportSpec
 

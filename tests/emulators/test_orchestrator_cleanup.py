@@ -8,7 +8,7 @@ import dagster as dg
 
 from localdev.samples import drop_daily_scores, upload
 from orchestrator.factories import interval_gcs_import_asset
-from orchestrator.launcher import WorkerLauncher
+from orchestrator.launchers import WorkerLauncher
 from tests.emulators.orchestrator_helpers import make_asset_config
 
 DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(4)]

@@ -13,7 +13,7 @@ from localdev.samples import drop_daily_scores, upload
 from orchestrator.factories import IntervalGCSAsset, SourceMode, interval_gcs_import_asset
 from orchestrator.factories.partitions import partitions_def_for
 from orchestrator.factories.sensors import build_new_files_sensor
-from orchestrator.launcher import WorkerLauncher
+from orchestrator.launchers import WorkerLauncher
 from tests.emulators.orchestrator_helpers import make_asset_config
 
 

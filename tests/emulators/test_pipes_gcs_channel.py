@@ -26,9 +26,9 @@ def pipes_bucket(gcs_client, unique_name: str):
     return gcs_client.create_bucket(f"pipes-{unique_name.replace('_', '-')}")
 
 
-def gcs_launcher(bucket_name: str, **overrides) -> WorkerLauncher:
+def gcs_launcher(bucket_name: str, *, env: dict[str, str] | None = None, **overrides) -> WorkerLauncher:
     return WorkerLauncher(
-        kind="subprocess", message_channel="gcs", env={"GCS_IMPORT_PIPES_INTERVAL": "0.5"},
+        kind="subprocess", message_channel="gcs", env={"GCS_IMPORT_PIPES_INTERVAL": "0.5", **(env or {})},
         pipes_gcs=PipesGCSChannel(bucket=bucket_name, prefix="runs/dagster-pipes", project="test-project",
                                   poll_interval_seconds=0.5),
         **overrides,
@@ -73,3 +73,19 @@ def test_a_failing_worker_over_the_gcs_channel_fails_with_its_message(services, 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
     assert missing in message and "The import worker (subprocess) failed" in message, message
+
+
+def test_a_transient_failure_over_the_gcs_channel_is_retried(services, bucket, pipes_bucket, unique_name) -> None:
+    """BigQuery unreachable past the worker's deadline: the worker's failure report comes back through the
+    GCS channel's reader even though the step failed, and the step is retried."""
+    drop_daily_scores(bucket, path_base="passport", days=DAYS[:1], rows_per_file=2)
+    asset = interval_gcs_import_asset(make_asset_config(unique_name, bucket.name)).asset
+    launcher = gcs_launcher(pipes_bucket.name, env={"BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:9"},
+                            retry_deadline_seconds=1, transient_retries=1, transient_retry_seconds=0)
+    result = dg.materialize([asset], instance=dg.DagsterInstance.ephemeral(), resources={"launcher": launcher},
+                            selection=[asset.key], partition_key="2024-05-01", raise_on_error=False)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 1
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "BigQuery could not be reached" in message, message

@@ -1,6 +1,7 @@
 """The worker under Dagster Pipes: launched by ``PipesSubprocessClient`` from a partitioned test asset.
 
-No orchestrator code is involved: this pins the worker's side of the Pipes contract
+No orchestrator code is involved (but the message reader that keeps the handler, to read a failed
+run's failure report): this pins the worker's side of the Pipes contract
 (metadata keys and types, data version, the three asset checks, failures that carry
 the worker's own message) against Dagster's own client.
 """
@@ -12,6 +13,7 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
 
+from orchestrator.launchers.subprocess_launcher import SubprocessMessageReader
 from tests.emulators.worker_helpers import REPO, count_rows, day, drop_days, import_window, make_spec, object_names
 from worker.core import contract as c
 from worker.core.gcs import list_objects
@@ -36,10 +38,11 @@ def _asset(spec: ImportSpec, *, action: str = "import", extra: dict | None = Non
     return imported
 
 
-def _materialize(asset: dg.AssetsDefinition, partition_key: str, instance: dg.DagsterInstance):
+def _materialize(asset: dg.AssetsDefinition, partition_key: str, instance: dg.DagsterInstance,
+                 message_reader: dg.PipesMessageReader | None = None):
     # the emulator hosts are in os.environ (session fixture); PipesSubprocessClient passes os.environ on
     return dg.materialize([asset], partition_key=partition_key, instance=instance, raise_on_error=False,
-                          resources={"pipes": dg.PipesSubprocessClient(cwd=str(REPO))})
+                          resources={"pipes": dg.PipesSubprocessClient(cwd=str(REPO), message_reader=message_reader)})
 
 
 @pytest.fixture
@@ -133,8 +136,9 @@ def test_window_extras_override_the_partition(bucket, bq_client, unique_name, in
 
 def test_failing_worker_fails_the_step_with_its_message(services, unique_name, instance):
     spec = make_spec(f"missing-{unique_name.replace('_', '-')}", unique_name)
+    reader = SubprocessMessageReader()
 
-    result = _materialize(_asset(spec), "2024-01-06", instance)
+    result = _materialize(_asset(spec), "2024-01-06", instance, message_reader=reader)
 
     assert not result.success
     assert result.get_asset_materialization_events() == []
@@ -148,6 +152,28 @@ def test_failing_worker_fails_the_step_with_its_message(services, unique_name, i
     error = closed[0].event_specific_data.error
     assert f"GCS bucket '{spec.bucket_name}' was not found" in error.message
     assert error.cls_name == "WorkerError"
+    # and its failure report, as data: not transient (a missing bucket stays missing)
+    [report] = reader.custom_messages()
+    assert report[c.REPORT_FAILURE][c.FAILURE_TRANSIENT] is False
+    assert report[c.REPORT_FAILURE][c.FAILURE_ERROR] == "WorkerError"
+    assert f"GCS bucket '{spec.bucket_name}' was not found" in report[c.REPORT_FAILURE][c.FAILURE_MESSAGE]
+
+
+def test_unreachable_service_is_reported_transient(bucket, unique_name, instance, monkeypatch):
+    """BigQuery unreachable past the retry deadline: the worker's failure report says transient (the launcher
+    retries the step from it)."""
+    spec = make_spec(bucket.name, unique_name)
+    drop_days(bucket, spec, [day(6)], rows=1)
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9")
+    reader = SubprocessMessageReader()
+
+    result = _materialize(_asset(spec, extra={c.EXTRA_RETRY_DEADLINE: 1}), "2024-01-06", instance, message_reader=reader)
+
+    assert not result.success
+    [report] = reader.custom_messages()
+    assert report[c.REPORT_FAILURE][c.FAILURE_TRANSIENT] is True
+    assert report[c.REPORT_FAILURE][c.FAILURE_ERROR] == "ServiceUnreachable"
+    assert "BigQuery could not be reached" in report[c.REPORT_FAILURE][c.FAILURE_MESSAGE]
 
 
 def test_retention_under_pipes_reports_summary(bucket, gcs_client, bq_client, unique_name, instance):

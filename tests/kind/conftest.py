@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from orchestrator.launcher import DEFAULT_WORKER_IMAGE
+from orchestrator.launchers import DEFAULT_WORKER_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
 KIND_CONFIG = REPO / "k8s" / "kind-cluster.yaml"

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from localdev import samples
-from orchestrator.launcher import K8sLaunch, PipesGCSChannel, WorkerLauncher
+from orchestrator.launchers import K8sLaunch, PipesGCSChannel, WorkerLauncher
 from tests.docker.test_worker_container import (
     _BIG_METADATA_SCRIPT,
     DAYS,

@@ -15,7 +15,7 @@ import dagster_k8s.pipes
 import pytest
 import yaml
 
-from orchestrator.launcher import K8S_LAUNCH_ENV, K8sLaunch, WorkerLauncher
+from orchestrator.launchers import K8S_LAUNCH_ENV, K8sLaunch, WorkerLauncher
 from tests.unit.test_k8s_models import (
     K8S_DIR,
     MODEL_BY_KIND,

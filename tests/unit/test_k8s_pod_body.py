@@ -6,7 +6,7 @@ import pytest
 from dagster_k8s.utils import get_common_labels
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_env_var
 
-from orchestrator.launcher import LAUNCH_ID_LABEL, WORKER_LABEL, WORKER_UID, K8sLaunch, WorkerLauncher
+from orchestrator.launchers import LAUNCH_ID_LABEL, WORKER_LABEL, WORKER_UID, K8sLaunch, WorkerLauncher
 from tests.unit.test_k8s_models import to_api_dict, to_model
 
 PIPES_ENV = {
@@ -112,7 +112,7 @@ def test_env_json_fills_unset_fields_only(monkeypatch):
 
 
 def test_invalid_env_json_names_the_variable(monkeypatch):
-    from orchestrator.launcher import WorkerLaunchError
+    from orchestrator.launchers import WorkerLaunchError
 
     monkeypatch.setenv("GCS_IMPORT_K8S_LAUNCH", '{"image_pull_policy": "Sometimes"}')
     with pytest.raises(WorkerLaunchError, match="GCS_IMPORT_K8S_LAUNCH"):

@@ -12,7 +12,7 @@ from typing import ClassVar
 import dagster as dg
 import pytest
 
-from orchestrator.launcher import (
+from orchestrator.launchers import (
     LAUNCH_ID_LABEL,
     WORKER_LABEL,
     DockerLaunch,
@@ -256,3 +256,103 @@ def test_k8s_defaults_to_the_gcs_channel_and_names_the_missing_prefix():
 def test_pipes_gcs_prefix_must_be_an_object_prefix(prefix):
     with pytest.raises(dg.Failure, match=r"pipes_gcs\.prefix"):
         WorkerLauncher(kind="subprocess", message_channel="gcs", pipes_gcs=PipesGCSChannel(bucket="b", prefix=prefix)).validate()
+
+
+def test_kinds_come_from_the_registry(monkeypatch):
+    """The resource's ``kind`` field and launcher_from_env accept exactly the registry's kinds."""
+    import typing
+
+    from orchestrator.launchers.from_env import LAUNCHER_ENV, LauncherConfigError, launcher_from_env
+    from orchestrator.launchers.kinds import KIND_NAMES, LAUNCHER_KINDS
+
+    assert KIND_NAMES == ("subprocess", "docker", "k8s")
+    assert typing.get_args(WorkerLauncher.model_fields["kind"].annotation) == KIND_NAMES
+    assert {name: entry.default_channel for name, entry in LAUNCHER_KINDS.items()} == {
+        "subprocess": "logs", "docker": "logs", "k8s": "gcs"}
+    with pytest.raises(LauncherConfigError, match="use one of subprocess, docker, k8s"):
+        launcher_from_env({LAUNCHER_ENV: "nomad"})
+
+
+#: A stand-in for ``python -m worker`` (run as the launcher's python_executable): fails under Pipes with
+#: an error of class NAME, after reporting REPORT (a Python literal; None: no report, like an older worker).
+FAKE_WORKER = """#!{python}
+from dagster_pipes import open_dagster_pipes
+from worker.core import contract as c
+
+class {name}(Exception):
+    pass
+
+with open_dagster_pipes() as pipes:
+    if {report!r} is not None:
+        pipes.report_custom_message({{c.REPORT_FAILURE: {report!r}}})
+    raise {name}("BigQuery refused a concurrent update of the table")
+"""
+
+
+def _fake_worker(tmp_path, *, name: str, report: dict | None) -> str:
+    import sys
+
+    path = tmp_path / "fake-worker"
+    path.write_text(FAKE_WORKER.format(python=sys.executable, name=name, report=report))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "report", "retried"),
+    [
+        # the worker's report decides, whatever the class name says
+        ("ConcurrentUpdate", {"transient": True, "error": "ConcurrentUpdate", "message": "m"}, True),
+        ("ServiceUnreachable", {"transient": False, "error": "ServiceUnreachable", "message": "m"}, False),
+        # no report (a worker image older than the code location): today's class-name form
+        ("ServiceUnreachable", None, True),
+        ("ConcurrentUpdate", None, False),
+    ],
+    ids=["reported transient", "reported permanent", "old worker transient name", "old worker other name"],
+)
+def test_transient_failure_is_retried_as_the_worker_reports(tmp_path, monkeypatch, name, report, retried):
+    """A real Pipes launch (subprocess kind) of a worker that fails: retried (dg.RetryRequested) when its
+    failure report says transient; without a report, when its class name is in TRANSIENT_ERRORS."""
+    import os
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    launcher = WorkerLauncher(python_executable=_fake_worker(tmp_path, name=name, report=report),
+                              transient_retries=1, transient_retry_seconds=0)
+    result = dg.materialize([_docker_asset], resources={"launcher": launcher}, raise_on_error=False)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == (1 if retried else 0)
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"The import worker (subprocess) failed: {name}: BigQuery refused a concurrent update" in message, message
+
+
+def test_failure_report_in_a_quoted_pod_log_tail(tmp_path):
+    """A pod that failed before its log stream was read: its failure report is read from the quoted tail."""
+    import os
+    import subprocess
+    import sys
+
+    from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_env_var
+
+    from orchestrator.launchers.failures import WorkerFailure, recover_worker_failure
+
+    context_file = tmp_path / "context.json"
+    context_file.write_text(json.dumps({"asset_keys": ["a"], "run_id": "r", "job_name": "j", "extras": {},
+                                        "code_version_by_asset_key": None, "provenance_by_asset_key": None,
+                                        "partition_key": None, "partition_key_range": None,
+                                        "partition_time_window": None, "retry_number": 0}))
+    env = {DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_env_var({"path": str(context_file)}),
+           DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_env_var({"stdio": "stderr"}), "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": os.getcwd()}
+    tails = {}
+    for report in ({"transient": True, "error": "Busy", "message": "m"}, None):
+        script = _fake_worker(tmp_path, name="Busy", report=report)
+        proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and '"closed"' in proc.stderr
+        tails[report is not None] = f'Pod p failed. Last 100 log lines: "{proc.stderr}"'
+    message = "Busy: BigQuery refused a concurrent update of the table"
+    assert recover_worker_failure(context=None, custom_messages=(), quoted_text=tails[True]) == WorkerFailure(
+        message=message, transient=True, reported=True)
+    assert recover_worker_failure(context=None, custom_messages=(), quoted_text=tails[False]) == WorkerFailure(
+        message=message, transient=False, reported=False)
+    assert recover_worker_failure(context=None, custom_messages=(), quoted_text="Pod p failed: ImagePullBackOff") is None

@@ -25,7 +25,20 @@ EXTRA_RETRY_DEADLINE = "retry_deadline_seconds"
 
 
 #: Worker error classes that mean "try the step again later" (see :class:`worker.core.errors.TransientError`).
+#: Read by the launcher only when a worker sent no :data:`REPORT_FAILURE` (an image older than the code
+#: location): the compatibility path, kept for one release.
 TRANSIENT_ERRORS = ("TransientError", "ServiceUnreachable")
+
+# -- The worker's failure report (a Pipes custom message, sent just before the ``closed`` message) --
+#: Key of the custom message ``{REPORT_FAILURE: {FAILURE_TRANSIENT: bool, FAILURE_ERROR: str, FAILURE_MESSAGE: str}}``
+#: the worker reports when it fails under Pipes; the launcher retries the step when ``FAILURE_TRANSIENT`` is true.
+REPORT_FAILURE = "gcs_import/worker_failure"
+#: Whether a later run of the same step is expected to get past the failure (a :class:`worker.core.errors.TransientError`).
+FAILURE_TRANSIENT = "transient"
+#: The error's class name (e.g. ``ServiceUnreachable``).
+FAILURE_ERROR = "error"
+#: The error's message (the one line the step failure shows).
+FAILURE_MESSAGE = "message"
 
 
 class Action(enum.Enum):
