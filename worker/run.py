@@ -20,6 +20,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery, storage
 
+from worker.bigquery_datasets import ensure_datasets, repair_table_expiry
 from worker.bigquery_jobs import find_succeeded
 from worker.checkpoints import checkpoint
 from worker.core.contract import PRESENT, IntervalStatus
@@ -30,16 +31,10 @@ from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, ObjectInfo, Recorde
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec, OnBadFile, SourceMode
 from worker.ledger import Ledger, pending_key
-from worker.loading import (
-    copy_source,
-    ensure_datasets,
-    load_interval,
-    raw_table_contents,
-    repair_table_expiry,
-    table_exists,
-)
+from worker.loading import copy_source, load_interval
 from worker.planning import IntervalAction, decide_interval, generations_digest, overwrite_target, plan_interval_load, recorded_digest
 from worker.publishing import describe_clean_table, publish_incremental, publish_overwrite, published_snapshot
+from worker.raw_tables import raw_table_contents, table_exists
 from worker.retention import (
     DeleteProgress,
     RetentionOutcome,

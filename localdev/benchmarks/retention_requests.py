@@ -47,12 +47,12 @@ from localdev.benchmarks.http_counting import CountingProxy, Request
 from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.worker_memory import one_row_csv_spec
 from localdev.services import _stop, _wait_http, free_port
+from worker.bigquery_datasets import ensure_datasets
 from worker.core.gcs import storage_client
 from worker.core.records import LedgerEntry, ObjectInfo
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
 from worker.ledger import Ledger
-from worker.loading import ensure_datasets
 from worker.planning import MAX_DELETES_PER_BATCH, generations_digest
 
 INTERVAL = datetime(2024, 1, 1, tzinfo=UTC)

@@ -30,11 +30,11 @@ from tests.emulators.worker_helpers import (
 )
 from tests.faults.bigquery_faults import BigQueryFaults, Rule, error
 from worker.bigquery_client import bigquery_client
+from worker.bigquery_datasets import ensure_datasets
 from worker.core.errors import TransientError, WorkerError
 from worker.core.records import LedgerEntry, ObjectInfo
 from worker.core.retries import RetryBudget
 from worker.ledger import Ledger
-from worker.loading import ensure_datasets
 from worker.planning import plan_interval_load
 
 RATE_RULE = "bigquery_table_update_rate"

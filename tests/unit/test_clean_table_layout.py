@@ -9,8 +9,8 @@ from google.cloud import bigquery
 
 from tests.unit.test_spec import BASE
 from worker.core.spec import ImportSpec, SpecError
-from worker.loading import raw_table_expiry
 from worker.publishing import clean_table_definition, layout_changes
+from worker.raw_tables import raw_table_expiry
 
 INCREMENTAL = {**BASE, "mode": "Incremental", "schema": [
     {"name": "address", "type": "STRING", "description": "The passport's address"}, {"name": "score", "type": "FLOAT64"}]}

@@ -13,9 +13,10 @@ from localdev.conformance.exchange import Exchange
 from localdev.conformance.rules.bigquery_request_size import MAX_REQUEST_BYTES, RequestSize
 from localdev.conformance.world import Clock, Upstream, World
 from tests.unit.test_spec import BASE
+from worker.core.formats import avro_logical_types
 from worker.core.records import ObjectInfo
 from worker.core.spec import ImportSpec, SpecError
-from worker.loading import avro_logical_types, load_job_config
+from worker.loading import load_job_config
 from worker.planning import (
     MAX_URI_BYTES_PER_JOB,
     MAX_URIS_PER_JOB,

@@ -9,7 +9,7 @@ from google.cloud import bigquery
 from tests.unit.test_spec import BASE
 from worker.core.spec import ImportSpec
 from worker.ledger import new_ledger_table
-from worker.loading import raw_copy_config
+from worker.raw_tables import raw_copy_config
 from worker.table_expiry import NEVER_PARTITION_MS, expiry_changes
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

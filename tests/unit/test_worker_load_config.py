@@ -153,3 +153,34 @@ def test_a_bad_load_option_names_the_option(fmt, options, field):
     with pytest.raises(SpecError) as raised:
         _spec(format=fmt, load_options=options)
     assert f"field '{field}'" in str(raised.value) and "'scores'" in str(raised.value)
+
+
+# -- the format registry (worker.core.formats): one profile per format ----------------------------------
+
+
+def test_each_format_accepts_the_load_options_it_always_did():
+    """The five formats' profiles say what the per-format branches said (a format added later is not pinned here)."""
+    from dataclasses import fields
+
+    from worker.core.formats import PROFILES, SourceFormat
+    from worker.core.load_options import LoadOptions
+
+    text = {"ignore_unknown_values", "time_zone", "date_format", "datetime_format", "time_format", "timestamp_format"}
+    csv = text | {"quote", "encoding", "null_marker", "allow_jagged_rows", "allow_quoted_newlines",
+                  "preserve_ascii_control_characters"}
+    expected = {"PARQUET": {"enable_list_inference", "decimal_target_types"}, "CSV": csv,
+                "NEWLINE_DELIMITED_JSON": text, "AVRO": {"use_avro_logical_types"}, "ORC": set()}
+    assert {name: set(SourceFormat(name).profile.load_options) for name in expected} == expected
+    known = {f.name for f in fields(LoadOptions)}
+    assert all(p.load_options <= known for p in PROFILES.values()), "a profile names an option LoadOptions lacks"
+    text_formats = {"CSV", "NEWLINE_DELIMITED_JSON"}
+    assert {name for name in expected if SourceFormat(name).profile.autodetect} == text_formats
+    assert {name for name in expected if SourceFormat(name).profile.max_bad_records} == text_formats
+    assert list(PROFILES) == list(SourceFormat) and all(PROFILES[f] is f.profile for f in SourceFormat)
+
+
+def test_a_text_option_on_avro_names_both_text_formats():
+    from worker.core.spec import SpecError
+
+    with pytest.raises(SpecError, match="applies to CSV and NEWLINE_DELIMITED_JSON files, not AVRO"):
+        _spec(format="AVRO", load_options={"time_zone": "UTC"})

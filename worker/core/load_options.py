@@ -1,6 +1,7 @@
 """BigQuery load job options beyond format, schema, header rows and delimiter (spec field ``load_options``).
 
-Each option is validated when the spec is built (a wrong value names ``load_options.<option>``), sent
+Each option is validated when the spec is built (a wrong value names ``load_options.<option>``; the formats an
+option applies to are their profiles' in :mod:`worker.core.formats`), sent
 in every load job of the interval, and part of the load-settings digest, so a change reloads open
 intervals. Only options set to something other than their default enter the digest: a spec that
 leaves them all unset has exactly the digest it had before this module existed (an upgrade reloads
@@ -16,14 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from worker.core.formats import SourceFormat, formats_accepting
+
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-#: The formats each option applies to (BigQuery rejects or ignores it elsewhere).
-_CSV = ("CSV",)
-_CSV_JSON = ("CSV", "NEWLINE_DELIMITED_JSON")
-_PARQUET = ("PARQUET",)
-_AVRO = ("AVRO",)
 _ENCODINGS = ("UTF-8", "ISO-8859-1", "UTF-16BE", "UTF-16LE", "UTF-32BE", "UTF-32LE")
 _DECIMAL_TYPES = ("NUMERIC", "BIGNUMERIC", "STRING")
 #: BigQuery's format elements are letters, digits and separators; no quotes or control characters.
@@ -63,22 +61,18 @@ class LoadOptions:
     timestamp_format: str | None = None
     #: Avro: load logical types (timestamp-micros, date, ...) as TIMESTAMP, DATE, ... (``True``) or as their raw
     #: types, INTEGER (``False``). ``None`` (unset): logical types, except where the spec's explicit schema or an
-    #: existing clean table holds the raw types (see :func:`worker.loading.avro_logical_types`).
+    #: existing clean table holds the raw types (see :func:`worker.core.formats.avro_logical_types`).
     #: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-avro#logical_types
     use_avro_logical_types: bool | None = None
 
-    #: option -> formats it applies to
-    APPLIES_TO = {
-        "quote": _CSV, "encoding": _CSV, "null_marker": _CSV, "allow_jagged_rows": _CSV,
-        "allow_quoted_newlines": _CSV, "preserve_ascii_control_characters": _CSV,
-        "ignore_unknown_values": _CSV_JSON, "enable_list_inference": _PARQUET, "decimal_target_types": _PARQUET,
-        "time_zone": _CSV_JSON, "date_format": _CSV_JSON, "datetime_format": _CSV_JSON,
-        "time_format": _CSV_JSON, "timestamp_format": _CSV_JSON, "use_avro_logical_types": _AVRO,
-    }
-
     @classmethod
     def parse(cls, value: Any, *, source_format: str) -> tuple[LoadOptions, str | None]:
-        """``(options, None)`` or ``(default options, "problem: fix")`` naming ``load_options.<option>``."""
+        """``(options, None)`` or ``(default options, "problem: fix")`` naming ``load_options.<option>``.
+
+        An option set to anything but its default must be one ``source_format``'s profile accepts
+        (:attr:`worker.core.formats.FormatProfile.load_options`).
+        """
+        accepted = SourceFormat(source_format).profile.load_options
         if value is None:
             return cls(), None
         if isinstance(value, LoadOptions):
@@ -93,9 +87,9 @@ class LoadOptions:
             problem = _check(name, option)
             if problem:
                 return cls(), f"'load_options.{name}' is {option!r}: {problem}"
-            formats = cls.APPLIES_TO[name]
-            if source_format not in formats and option not in (None, False):
-                return cls(), (f"'load_options.{name}' applies to {' and '.join(formats)} files, not {source_format}: "
+            if name not in accepted and option not in (None, False):
+                formats = " and ".join(f.value for f in formats_accepting(name))
+                return cls(), (f"'load_options.{name}' applies to {formats} files, not {source_format}: "
                                "remove it or change format")
         values = dict(value)
         if values.get("decimal_target_types") is not None:
@@ -114,23 +108,26 @@ class LoadOptions:
         return out
 
     def apply(self, config: bigquery.LoadJobConfig) -> None:
-        """Set the options on a load job's configuration (only the ones set)."""
+        """Set the options that are one ``LoadJobConfig`` attribute each (only the ones set).
+
+        The others (``enable_list_inference``, ``use_avro_logical_types``) are set by their format's profile
+        (:attr:`worker.core.formats.FormatProfile.fill`).
+        """
         values = self.non_default()
-        simple = {"quote": "quote_character", "encoding": "encoding", "null_marker": "null_marker",
-                  "allow_jagged_rows": "allow_jagged_rows", "allow_quoted_newlines": "allow_quoted_newlines",
-                  "preserve_ascii_control_characters": "preserve_ascii_control_characters",
-                  "ignore_unknown_values": "ignore_unknown_values", "decimal_target_types": "decimal_target_types",
-                  "time_zone": "time_zone", "date_format": "date_format", "datetime_format": "datetime_format",
-                  "time_format": "time_format", "timestamp_format": "timestamp_format"}
-        for name, attribute in simple.items():
+        for name, attribute in _JOB_ATTRIBUTES.items():
             if name in values:
                 setattr(config, attribute, values[name])
-        if values.get("enable_list_inference"):
-            from google.cloud import bigquery
 
-            parquet = bigquery.ParquetOptions()
-            parquet.enable_list_inference = True
-            config.parquet_options = parquet
+
+#: option -> the ``LoadJobConfig`` attribute it sets as it is.
+_JOB_ATTRIBUTES = {
+    "quote": "quote_character", "encoding": "encoding", "null_marker": "null_marker",
+    "allow_jagged_rows": "allow_jagged_rows", "allow_quoted_newlines": "allow_quoted_newlines",
+    "preserve_ascii_control_characters": "preserve_ascii_control_characters",
+    "ignore_unknown_values": "ignore_unknown_values", "decimal_target_types": "decimal_target_types",
+    "time_zone": "time_zone", "date_format": "date_format", "datetime_format": "datetime_format",
+    "time_format": "time_format", "timestamp_format": "timestamp_format",
+}
 
 
 def _check(name: str, value: Any) -> str | None:

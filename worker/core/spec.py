@@ -98,8 +98,8 @@ _FIELD_TYPES = frozenset(
     }
 )
 _FIELD_MODES = frozenset({"NULLABLE", "REQUIRED", "REPEATED"})
-#: The formats BigQuery applies ``maxBadRecords`` to (it ignores the value for Avro, Parquet and ORC).
-_BAD_RECORDS_FORMATS = frozenset({"CSV", "NEWLINE_DELIMITED_JSON"})
+#: The formats BigQuery applies ``maxBadRecords`` to (their profiles say; it ignores the value for the others).
+_BAD_RECORDS_FORMATS = frozenset(f.value for f in SourceFormat if f.profile.max_bad_records)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 # Datasets and tables: BigQuery allows more (tables may hold dashes and Unicode),
