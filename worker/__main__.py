@@ -31,16 +31,17 @@ from worker.core.gcs import storage_client
 from worker.core.intervals import parse_iso
 from worker.core.retries import DEFAULT_RETRY_DEADLINE_SECONDS, RetryBudget
 from worker.core.spec import ImportSpec, SpecError
-from worker.ledger import Ledger
+from worker.ledger import Ledger, migrate_to_partitioned
 from worker.reporting import (
     LogReporter,
     PipesReporter,
+    Reporter,
     import_checks,
     import_metadata,
     import_summary_json,
     retention_summary_json,
 )
-from worker.run import Reporter, run_import, run_retention, window_starts
+from worker.run import run_import, run_retention, window_starts
 
 
 def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime] | None, dry_run: bool,
@@ -159,7 +160,7 @@ def run_standalone(argv: Sequence[str]) -> None:
     if args.action == "migrate-ledger":
         bq = bigquery_client(project_id=spec.project_id, location=spec.location)
         ledger = Ledger(bq, spec, budget=RetryBudget(deadline_seconds=args.retry_deadline))
-        json.dump(ledger.migrate_to_partitioned(now=datetime.now(UTC), force=args.force), sys.stdout)
+        json.dump(migrate_to_partitioned(ledger, now=datetime.now(UTC), force=args.force), sys.stdout)
         sys.stdout.write("\n")
         return
     action = c.Action(args.action)

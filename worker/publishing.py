@@ -25,6 +25,7 @@ from worker.core.errors import WorkerError, explain_bigquery_error
 from worker.core.intervals import Interval
 from worker.core.retries import DEFAULT_BUDGET, RetryBudget
 from worker.core.spec import ImportSpec, SourceMode
+from worker.results import CleanTableState, TableColumn
 from worker.schema_changes import (
     Column,
     ColumnChange,
@@ -34,7 +35,6 @@ from worker.schema_changes import (
     widened_schema,
 )
 from worker.sql import quote_column, quote_table
-from worker.summaries import CleanTableState, TableColumn
 from worker.table_expiry import NEVER_PARTITION_MS, expiry_changes
 
 LABEL_INTERVAL = "gcs_import_interval"

@@ -1,6 +1,7 @@
 """Reporting: turn run summaries into Dagster metadata, asset-check results and a JSON summary.
 
-Pure functions; :mod:`worker.__main__` sends their output through Pipes (or prints it).
+Pure functions; :mod:`worker.__main__` sends their output through Pipes (or prints it), and progress lines
+go to a :class:`Reporter` (Pipes or the log).
 Metadata keys come from :mod:`worker.core.contract` so the orchestrator and the UI can
 rely on them; numbers stay numbers so Dagster plots them over time.
 """
@@ -9,11 +10,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from worker.core import contract as c
 from worker.core.contract import PRESENT, IntervalStatus
-from worker.summaries import ImportSummary, RetentionSummary, TableColumn
+from worker.results import ImportSummary, RetentionSummary, TableColumn
+
+
+class Reporter(Protocol):
+    """Where progress lines go: the Dagster UI under Pipes, stderr standalone."""
+
+    def info(self, message: str) -> None: ...
+
+    def warning(self, message: str) -> None: ...
 
 
 def _typed(value: Any, type_: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import requests
@@ -23,69 +22,11 @@ from worker.checkpoints import checkpoint
 from worker.core.errors import WorkerError, explain_gcs_error
 from worker.core.gcs import list_objects
 from worker.core.records import LoadedObject
-from worker.core.retries import RetryBudget
+from worker.core.retries import RetryBudget, is_transient
 from worker.core.spec import ImportSpec
 from worker.ledger import Ledger
 from worker.planning import RetentionPlan, plan_retention, retention_cutoff
-
-
-@dataclass(frozen=True)
-class BucketRetention:
-    """What the bucket keeps of a deleted object (its ``versioning`` and ``softDeletePolicy``).
-
-    On a bucket with soft delete a deleted object stays, billed, for the retention duration
-    (https://cloud.google.com/storage/docs/soft-delete; on by default, 7 days); with object versioning it
-    becomes a noncurrent version, billed until a lifecycle rule or a delete of that generation removes it
-    (https://cloud.google.com/storage/docs/object-versioning). Either way a delete frees nothing at once.
-    """
-
-    soft_delete_seconds: int = 0
-    versioning: bool = False
-
-    @property
-    def keeps_deleted(self) -> str:
-        """Why deleted bytes stay billed ("" when the bucket keeps nothing)."""
-        reasons = []
-        if self.versioning:
-            reasons.append("object versioning keeps them as noncurrent versions until a lifecycle rule deletes them")
-        if self.soft_delete_seconds > 0:
-            days = self.soft_delete_seconds / 86400
-            reasons.append(f"soft delete keeps them for {days:g} days")
-        return "; ".join(reasons)
-
-
-@dataclass
-class RetentionOutcome:
-    plan: RetentionPlan
-    dry_run: bool
-    deleted: list[LoadedObject] = field(default_factory=list)
-    kept_changed: list[LoadedObject] = field(default_factory=list)
-    #: The bucket's policy for deleted objects; None when it could not be read (no ``storage.buckets.get``).
-    bucket: BucketRetention | None = None
-
-    @property
-    def bytes_deleted(self) -> int:
-        """Bytes of the live objects deleted."""
-        return sum(obj.size for obj in self.deleted)
-
-    @property
-    def bytes_freed(self) -> int | None:
-        """Bytes no longer stored: ``bytes_deleted`` on a bucket that keeps nothing, 0 on one that keeps
-        deleted objects (:attr:`freed_note` says until when), None when the bucket's policy is unknown."""
-        if self.bucket is None:
-            return None if self.deleted else 0
-        return 0 if self.bucket.keeps_deleted else self.bytes_deleted
-
-    @property
-    def freed_note(self) -> str:
-        if not self.deleted:
-            return ""
-        if self.bucket is None:
-            return ("unknown: the bucket's soft delete and versioning settings could not be read (grant "
-                    "storage.buckets.get, e.g. roles/storage.bucketViewer, to report it)")
-        if self.bucket.keeps_deleted:
-            return f"not yet: {self.bucket.keeps_deleted}"
-        return ""
+from worker.results import BucketRetention, DeleteProgress
 
 
 def read_bucket_retention(*, spec: ImportSpec, gcs: storage.Client, budget: RetryBudget) -> BucketRetention | None:
@@ -110,14 +51,6 @@ def plan_from_services(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger,
     # Only recorded names are kept from the listing, so memory follows the ledger, not the bucket.
     current = {obj.name: obj.generation for obj in list_objects(gcs, spec, retry=budget.retry) if obj.name in names}
     return plan_retention(spec, as_of=as_of, recorded=recorded, current_generations=current)
-
-
-@dataclass
-class DeleteProgress:
-    """Objects handled so far by :func:`delete_planned` (kept when it fails part-way)."""
-
-    deleted: list[LoadedObject] = field(default_factory=list)
-    kept: list[LoadedObject] = field(default_factory=list)
 
 
 def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan, budget: RetryBudget,
@@ -148,7 +81,8 @@ def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan
                 # With raise_exception=False the batch keeps one response per call, in order.
                 answers = list(zip(pending, batch._responses, strict=True))
             except Exception as exc:
-                if not _transient(exc):
+                # is_transient: connection errors, 429, 5xx (every delete is conditioned, so sending it again is safe)
+                if not is_transient(exc):
                     raise explain_gcs_error(exc, bucket=spec.bucket_name, action="deleting objects past retention") from exc
                 answers, retry_later, last = [], pending, f"{type(exc).__name__}: {str(exc)[:200]}"
             for obj, response in answers:
@@ -181,9 +115,3 @@ def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan
         if on_batch:
             on_batch(len(progress.deleted) + len(progress.kept), total)
 
-
-def _transient(exc: Exception) -> bool:
-    """Connection errors, 429 and 5xx: retried (every delete is conditioned, so sending it again is safe)."""
-    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
-                      | requests.exceptions.ChunkedEncodingError | ConnectionError
-                      | gexc.TooManyRequests | gexc.ServerError)

@@ -32,7 +32,7 @@ from tests.faults.bigquery_faults import BigQueryFaults, Rule, error
 from worker.bigquery_client import bigquery_client
 from worker.bigquery_datasets import ensure_datasets
 from worker.core.errors import TransientError, WorkerError
-from worker.core.records import LedgerEntry, ObjectInfo
+from worker.core.records import LedgerEntry, ObjectInfo, PendingKey
 from worker.core.retries import RetryBudget
 from worker.ledger import Ledger
 from worker.planning import plan_interval_load
@@ -187,14 +187,16 @@ def test_pending_write_is_idempotent(bucket, bq_client, unique_name):
     entries = [LedgerEntry(name=f"drops/2024-01-05/f{n}.parquet", generation=100 + n, size=10, job_id="copy_base")
                for n in range(3)]
     now = datetime(2024, 1, 6, tzinfo=UTC)
+    key = PendingKey(copy_job_base="copy_base", staging_table_id="staging", append=False)
+    other = PendingKey(copy_job_base="other", staging_table_id="staging2", append=False)
     for _ in range(2):
-        ledger.write_pending(interval_start=day(5), key="copy_base|staging", entries=entries, created_at=now)
-    ledger.write_pending(interval_start=day(5), key="copy_base|staging",
-                         entries=[*entries, LedgerEntry(name="drops/2024-01-05/g.parquet", generation=7, size=1,
-                                                        job_id="copy_base")], created_at=now)
-    ledger.write_pending(interval_start=day(5), key="other|staging2", entries=entries[:1], created_at=now)
+        ledger.pending_loads.write(interval_start=day(5), key=key, entries=entries, created_at=now)
+    ledger.pending_loads.write(interval_start=day(5), key=key,
+                               entries=[*entries, LedgerEntry(name="drops/2024-01-05/g.parquet", generation=7, size=1,
+                                                              job_id="copy_base")], created_at=now)
+    ledger.pending_loads.write(interval_start=day(5), key=other, entries=entries[:1], created_at=now)
 
-    pending = ledger.pending(start=day(5), end=day(6))[day(5)]
-    assert sorted((e.name, e.generation) for e in pending["copy_base|staging"]) == sorted(
+    pending = ledger.pending_loads.read(start=day(5), end=day(6))[day(5)]
+    assert sorted((e.name, e.generation) for e in pending[key]) == sorted(
         [(e.name, e.generation) for e in entries] + [("drops/2024-01-05/g.parquet", 7)])
-    assert [(e.name, e.generation) for e in pending["other|staging2"]] == [(entries[0].name, entries[0].generation)]
+    assert [(e.name, e.generation) for e in pending[other]] == [(entries[0].name, entries[0].generation)]

@@ -13,7 +13,8 @@ from google.api_core import exceptions as gexc
 from tests.emulators.worker_helpers import day, drop_days, import_window, make_spec, retain
 from worker.core.retries import RetryBudget
 from worker.reporting import retention_summary_json
-from worker.retention import BucketRetention, RetentionOutcome, read_bucket_retention
+from worker.results import BucketRetention, RetentionOutcome
+from worker.retention import read_bucket_retention
 
 AS_OF = datetime(2024, 1, 12, 6, tzinfo=UTC)  # retention_days=3: 01-05 and 01-06 are past
 

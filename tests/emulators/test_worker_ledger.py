@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from google.cloud import bigquery
 
 from tests.emulators.worker_helpers import day, ledger_rows, make_spec
-from worker.core.records import LedgerEntry, LoadedObject
+from worker.core.records import LedgerEntry, LoadedObject, PendingKey
 from worker.ledger import LEDGER_SCHEMA, Ledger
 
 
@@ -69,9 +69,9 @@ def test_an_old_ledger_gains_the_seal_column_in_place_and_keeps_every_row(bq_cli
 
 def test_chunked_writes_keep_the_same_contract(bq_client, unique_name, monkeypatch):
     """Intervals larger than LEDGER_CHUNK are written in chunks, then untouched rows are removed: same result."""
-    import worker.ledger
+    import worker.ledger.entries
 
-    monkeypatch.setattr(worker.ledger, "LEDGER_CHUNK", 2)
+    monkeypatch.setattr(worker.ledger.entries, "LEDGER_CHUNK", 2)
     ledger = ledger_for(bq_client, unique_name)
     write(ledger, "a", "b", "c", "e", "f")
     ledger.seal([day(5)], sealed_at=datetime.now(UTC))
@@ -140,8 +140,9 @@ def test_an_old_pending_table_gains_the_skipped_column_and_keeps_skip_marks(bq_c
     ledger = Ledger(bq_client, spec)
     ledger.ensure()
     entries = [entry("good"), LedgerEntry(name="bad", generation=1, size=10, job_id=SKIPPED_JOB_ID)]
-    ledger.write_pending(interval_start=day(5), key="copy_base|staging", entries=entries, created_at=datetime.now(UTC))
-    read = {e.name: e.job_id for e in ledger.pending(start=day(1), end=day(20))[day(5)]["copy_base|staging"]}
+    key = PendingKey(copy_job_base="copy_base", staging_table_id="staging", append=False)
+    ledger.pending_loads.write(interval_start=day(5), key=key, entries=entries, created_at=datetime.now(UTC))
+    read = {e.name: e.job_id for e in ledger.pending_loads.read(start=day(1), end=day(20))[day(5)][key]}
     assert read == {"good": "copy_base", "bad": SKIPPED_JOB_ID}
 
 
@@ -170,11 +171,12 @@ def test_any_object_name_and_exact_figures_round_trip_through_the_ledger_stateme
                for i, n in enumerate(odd)]
     ledger.record_interval(interval_start=day(5), entries=entries, interval_rows=1, raw_table="raw",
                            loaded_at=datetime.now(UTC), digest="d")
-    ledger.write_pending(interval_start=day(5), key="k|s", entries=entries, created_at=datetime.now(UTC))
+    key = PendingKey(copy_job_base="k", staging_table_id="s", append=False)
+    ledger.pending_loads.write(interval_start=day(5), key=key, entries=entries, created_at=datetime.now(UTC))
 
     rows = {r["object_name"]: r for r in ledger_rows(bq_client, ledger._spec)}
     assert set(rows) == set(odd)
     for e in entries:
         assert (rows[e.name]["generation"], rows[e.name]["size_bytes"], rows[e.name]["job_id"]) == (e.generation, e.size, e.job_id)
-    pending = ledger.pending(start=day(5), end=day(6))[day(5)]["k|s"]
+    pending = ledger.pending_loads.read(start=day(5), end=day(6))[day(5)][key]
     assert sorted((p.name, p.generation, p.size) for p in pending) == sorted((e.name, e.generation, e.size) for e in entries)

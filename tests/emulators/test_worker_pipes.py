@@ -20,7 +20,7 @@ from worker.core.gcs import list_objects
 from worker.core.matching import match_objects
 from worker.core.spec import ImportSpec
 from worker.planning import generations_digest
-from worker.summaries import ImportSummary, IntervalResult
+from worker.results import ImportSummary, IntervalResult
 
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
 

@@ -23,8 +23,8 @@ from localdev.samples import SCORES_SCHEMA, encode_rows, score_rows, upload
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
 from worker.reporting import LogReporter
+from worker.results import ImportSummary, RetentionSummary
 from worker.run import run_import, run_retention
-from worker.summaries import ImportSummary, RetentionSummary
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_ID = "test-project"

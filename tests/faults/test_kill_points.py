@@ -70,7 +70,7 @@ def assert_same(spec, bucket, ref_spec, ref_bucket, bq) -> None:
     assert duplicate_rows(bq, spec.clean_table_id) == 0
     from worker.ledger import Ledger
 
-    assert Ledger(bq, spec).pending(start=DAYS[0], end=day(8)) == {}, "no pending load is left behind"
+    assert Ledger(bq, spec).pending_loads.read(start=DAYS[0], end=day(8)) == {}, "no pending load is left behind"
 
 
 @pytest.mark.parametrize("with_retention", [False, True], ids=["rerun", "retention-then-rerun"])
@@ -279,7 +279,7 @@ def test_two_workers_on_overlapping_ranges_at_once(mode, point, nth, a_0106, b_0
     assert comparable(got) == _UNION_RUN[mode], f"paused at {point}#{nth}: {got.describe()}"
     # (each raw table equals the union run's by count and checksum, so none holds a row twice either)
     assert duplicate_rows(bq_client, spec.clean_table_id) == 0
-    assert Ledger(bq_client, spec).pending(start=day(5), end=day(8)) == {}, "no pending load is left behind"
+    assert Ledger(bq_client, spec).pending_loads.read(start=day(5), end=day(8)) == {}, "no pending load is left behind"
     if mode == "Overwrite":  # the newest interval's snapshot, labelled so, whichever worker published last
         assert published_snapshot(bq_client, spec)[0] == "20240107"
         assert (got.clean_rows, got.clean_checksum) == got.raw["20240107"]

@@ -230,7 +230,7 @@ def test_unrecorded_append_is_recorded_once_even_when_more_files_arrive(bucket, 
     assert len(ledger_rows(bq_client, spec)) == 4
     from worker.ledger import Ledger
 
-    assert Ledger(bq_client, spec).pending(start=day(1), end=day(20)) == {}, "the recorded pending load is cleared"
+    assert Ledger(bq_client, spec).pending_loads.read(start=day(1), end=day(20)) == {}, "the recorded pending load is cleared"
 
 
 def test_two_appends_to_one_sealed_interval_at_once(bucket, gcs_client, bq_client, unique_name):

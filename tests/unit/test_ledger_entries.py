@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import worker.ledger as ledger_module
+import worker.ledger.entries as ledger_module
 from worker.core.records import LedgerEntry
-from worker.ledger import LEDGER_CHUNK, LEDGER_CHUNK_BYTES, entry_chunks, wire_bytes
+from worker.ledger.entries import LEDGER_CHUNK, LEDGER_CHUNK_BYTES, entry_chunks, wire_bytes
 
 
 def entries(count: int, *, name_length: int = 40) -> list[LedgerEntry]:
