@@ -315,6 +315,30 @@ def _added_fields(raw_schema: Sequence[bigquery.SchemaField], plan: EvolutionPla
     return added
 
 
+@dataclass(frozen=True)
+class IntervalToPublish:
+    """One Incremental interval whose raw table is ready to replace its rows of the clean table."""
+
+    interval_start: datetime
+    raw_table_id: str
+    raw_schema: tuple[bigquery.SchemaField, ...]
+
+
+def publish_incremental_many(client: bigquery.Client, spec: ImportSpec, intervals: Sequence[IntervalToPublish], *,
+                             budget: RetryBudget) -> list[IncrementalPublish | WorkerError]:
+    """Publish several intervals (one round of a run); each interval's outcome or its error, in order, so a
+    failing interval never fails the others. Today one :func:`publish_incremental` each."""
+    outcomes: list[IncrementalPublish | WorkerError] = []
+    for item in intervals:
+        try:
+            outcomes.append(publish_incremental(client, spec, raw_table_id=item.raw_table_id,
+                                                interval_start=item.interval_start, raw_schema=item.raw_schema,
+                                                budget=budget))
+        except WorkerError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
                         raw_schema: Sequence[bigquery.SchemaField], budget: RetryBudget) -> IncrementalPublish:
     """Replace the interval's rows of the clean table with the raw table's rows.

@@ -142,3 +142,24 @@ class PendingKey:
         copy_job_base, staging_table_id = text.split(cls._SEPARATOR, 1)
         return cls(copy_job_base=copy_job_base, staging_table_id=staging_table_id,
                    append=copy_job_base.endswith(cls._APPEND_SUFFIX))
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One interval's pending load, as written before its copy (:meth:`worker.ledger.PendingLoads.write_many`)."""
+
+    interval_start: datetime
+    key: PendingKey
+    entries: tuple[LedgerEntry, ...]
+
+
+@dataclass(frozen=True)
+class IntervalRecord:
+    """What the ledger records for one interval after a load (:meth:`worker.ledger.Ledger.record_intervals`)."""
+
+    interval_start: datetime
+    entries: tuple[LedgerEntry, ...]
+    interval_rows: int
+    raw_table: str
+    loaded_at: datetime
+    digest: str

@@ -16,7 +16,7 @@ from datetime import datetime
 from google.cloud import bigquery
 
 from worker.bigquery_queries import run_query
-from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, PendingKey
+from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, PendingKey, PendingWrite
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
 from worker.ledger.entries import ENTRIES_SQL, asset_id, entries_param, entry_chunks
@@ -74,6 +74,16 @@ class PendingLoads:
                               bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at),
                               bigquery.ScalarQueryParameter("skipped_id", "STRING", SKIPPED_JOB_ID)],
                         action=f"recording a pending load of interval {interval_start.isoformat()}")
+
+    def write_many(self, writes: Sequence[PendingWrite], *, created_at: datetime) -> None:
+        """Write the pending loads of several intervals (one round of a run). Today one :meth:`write` each."""
+        for item in writes:
+            self.write(interval_start=item.interval_start, key=item.key, entries=item.entries, created_at=created_at)
+
+    def drop_many(self, keys: Sequence[tuple[datetime, PendingKey]]) -> None:
+        """Forget several intervals' pending loads (after their ledger write). Today one :meth:`drop` each."""
+        for interval_start, key in keys:
+            self.drop(interval_start=interval_start, key=key)
 
     def read(self, *, start: datetime, end: datetime) -> dict[datetime, dict[PendingKey, list[LedgerEntry]]]:
         """{interval start: {pending key: objects}} of this asset's pending loads in ``[start, end)``. An object

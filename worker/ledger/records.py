@@ -22,7 +22,7 @@ from google.cloud import bigquery
 
 from worker.bigquery_queries import run_query
 from worker.core.errors import explain_bigquery_error
-from worker.core.records import LedgerEntry, LoadedObject, RecordedInterval, SnapshotCandidate
+from worker.core.records import IntervalRecord, LedgerEntry, LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
 from worker.ledger.entries import ENTRIES_SQL, asset_id, bounded_chunks, entries_param, entry_chunks
@@ -242,6 +242,13 @@ class Ledger:
             self.query(f"DELETE FROM {table} WHERE {untouched} AND deleted_at IS NULL", interval_params, action=action)  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
             self.query(f"UPDATE {table} SET interval_rows = @interval_rows, raw_table = @raw_table, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
                         f"digest = @digest, loaded_at = @loaded_at WHERE {untouched}", interval_params, action=action)
+
+    def record_intervals(self, records: Sequence[IntervalRecord]) -> None:
+        """Record several intervals' loads (one round of a run). Today one :meth:`record_interval` each."""
+        for record in records:
+            self.record_interval(interval_start=record.interval_start, entries=record.entries,
+                                 interval_rows=record.interval_rows, raw_table=record.raw_table,
+                                 loaded_at=record.loaded_at, digest=record.digest)
 
     def _merge_sql(self, *, remove_others: bool) -> str:
         table = quote_table(self._table_id)
