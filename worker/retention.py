@@ -11,7 +11,7 @@ object is reported as kept); transient failures are retried within the run's bud
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import requests
@@ -20,7 +20,8 @@ from google.cloud import storage
 
 from worker.checkpoints import checkpoint
 from worker.core.errors import WorkerError, explain_gcs_error
-from worker.core.gcs import list_objects
+from worker.core.gcs import list_ranges
+from worker.core.listing_ranges import ListingRanges, plan_listing_ranges
 from worker.core.records import LoadedObject
 from worker.core.retries import RetryBudget, is_transient
 from worker.core.spec import ImportSpec
@@ -43,14 +44,36 @@ def read_bucket_retention(*, spec: ImportSpec, gcs: storage.Client, budget: Retr
 
 
 def plan_from_services(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, as_of: datetime,
-                       budget: RetryBudget) -> RetentionPlan:
-    """Read the ledger and the current generations of recorded objects, then plan."""
+                       budget: RetryBudget, on_listing: Callable[[ListingRanges], None] | None = None) -> RetentionPlan:
+    """Read the ledger and the current generations of recorded objects, then plan.
+
+    Only the key ranges of the recorded intervals are listed when the layout sorts like time and every
+    recorded name lies in them (:func:`retention_listing`); ``on_listing`` gets what is listed (for the log).
+    """
     cutoff = retention_cutoff(spec, as_of=as_of)
     recorded = ledger.recorded(end=cutoff, include_deleted=False)
     names = {obj.name for obj in recorded}
-    # Only recorded names are kept from the listing, so memory follows the ledger, not the bucket.
-    current = {obj.name: obj.generation for obj in list_objects(gcs, spec, retry=budget.retry) if obj.name in names}
+    current: dict[str, int] = {}
+    if names:  # nothing recorded: nothing to delete, nothing to list
+        ranges = retention_listing(spec, recorded=recorded)
+        if on_listing is not None:
+            on_listing(ranges)
+        # Only recorded names are kept from the listing, so memory follows the ledger, not the bucket.
+        current = {obj.name: obj.generation for obj in list_ranges(gcs, spec, ranges=ranges, retry=budget.retry)
+                   if obj.name in names}
     return plan_retention(spec, as_of=as_of, recorded=recorded, current_generations=current)
+
+
+def retention_listing(spec: ImportSpec, *, recorded: Iterable[LoadedObject]) -> ListingRanges:
+    """The key ranges of the recorded objects' intervals, or the whole prefix (with the reason) when the layout
+    does not sort like time or a recorded name lies outside them (a name recorded under an earlier
+    ``file_match`` or format): a recorded object missing from the listing would count as already gone."""
+    recorded = list(recorded)
+    ranges = plan_listing_ranges(spec, interval_starts={obj.interval_start for obj in recorded})
+    outside = next((obj.name for obj in recorded if not ranges.covers(obj.name)), None)
+    if outside is not None:
+        return ListingRanges(ranges=None, reason=f"the recorded object {outside!r} lies outside its interval's key range")
+    return ranges
 
 
 def delete_planned(*, spec: ImportSpec, gcs: storage.Client, plan: RetentionPlan, budget: RetryBudget,

@@ -18,7 +18,8 @@ from worker.bigquery_datasets import ensure_datasets, repair_table_expiry
 from worker.checkpoints import checkpoint
 from worker.core.contract import PRESENT, IntervalStatus
 from worker.core.errors import ServiceUnreachable, TransientError, WorkerError
-from worker.core.gcs import list_objects
+from worker.core.gcs import list_ranges
+from worker.core.listing_ranges import plan_listing_ranges
 from worker.core.matching import MatchResult, match_objects
 from worker.core.records import LedgerEntry, PendingKey, RecordedInterval
 from worker.core.retries import RetryBudget
@@ -109,15 +110,18 @@ def run_import(
 
 def _list_and_match(spec: ImportSpec, *, starts: list[datetime], gcs: storage.Client, summary: ImportSummary,
                     reporter: Reporter, budget: RetryBudget) -> MatchResult:
-    """List the bucket under the spec's prefix and match the objects to ``starts``; the counts go to ``summary``,
+    """List the key ranges of ``starts`` (the whole prefix when the layout does not sort like time: the log
+    says why, once) and match the objects to ``starts``; the counts (of the listed range) go to ``summary``,
     a warning names each object whose interval timestamp does not parse."""
     prefix = f"gs://{spec.bucket_name}/{spec.object_prefix}"
     reporter.info(f"Listing {prefix} for {len(starts)} interval(s) {starts[0]:%Y-%m-%d %H:%M} .. {starts[-1]:%Y-%m-%d %H:%M}")
+    ranges = plan_listing_ranges(spec, interval_starts=starts)
+    reporter.info(ranges.describe())
     with timed(summary.seconds, "list"):
         matched = match_objects(
             spec,
-            list_objects(gcs, spec, retry=budget.retry,
-                         on_page=lambda n: reporter.info(f"Listed {n} objects under {prefix}")),
+            list_ranges(gcs, spec, ranges=ranges, retry=budget.retry,
+                        on_page=lambda n: reporter.info(f"Listed {n} objects under {prefix}")),
             intervals=starts,
         )
     checkpoint("import.listed")

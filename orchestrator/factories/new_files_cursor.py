@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from worker.core.intervals import as_utc, parse_iso
+from worker.core.listing_ranges import directives_in_time_order
 from worker.core.matching import match_objects
 from worker.core.records import ObjectInfo
 from worker.core.spec import TIMESTAMP_GROUP, ImportSpec
 
 CURSOR_VERSION = 1
-_ORDERED_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")
 
 
 @dataclass
@@ -159,8 +159,7 @@ def is_sortable(spec: ImportSpec) -> bool:
     pattern = spec.file_match.removeprefix("^")
     if not pattern.startswith(f"(?P<{TIMESTAMP_GROUP}>"):
         return False
-    directives = re.findall(r"%.", spec.effective_timestamp_format)
-    return bool(directives) and tuple(directives) == _ORDERED_DIRECTIVES[: len(directives)]
+    return directives_in_time_order(spec.effective_timestamp_format)
 
 
 def offset_for(spec: ImportSpec, interval_start: datetime) -> str:

@@ -19,6 +19,7 @@ from worker.core.errors import explain_gcs_error
 from worker.core.records import ObjectInfo
 
 if TYPE_CHECKING:
+    from worker.core.listing_ranges import ListingRanges
     from worker.core.spec import ImportSpec
 
 #: Only what matching, loading, retention and the sensor need; keeps listing responses small.
@@ -72,7 +73,8 @@ class ObjectListing:
     is left, so no request goes past the bound).
     After iteration, :attr:`truncated` says whether more names follow. A server that ignores
     ``startOffset``, ``endOffset`` or ``maxResults`` (gcp-storage-emulator answers one page of every
-    name) gets the same result: names outside the bounds are dropped here.
+    name) gets the same result: names before ``start_offset`` are dropped here, and the listing stops at
+    the first name at or past ``end_offset`` (names come in order, so no later page is requested).
 
     Raises (while iterating):
         WorkerError: the bucket is missing or not readable (names the bucket and the fix).
@@ -108,9 +110,10 @@ class ObjectListing:
         count = 0
         for page in iterator.pages:
             for blob in page:
-                if (self._start is not None and blob.name < self._start) or (
-                        self._end is not None and blob.name >= self._end):
-                    continue  # only a server that ignores the offsets returns these
+                if self._start is not None and blob.name < self._start:
+                    continue  # only a server that ignores startOffset returns these
+                if self._end is not None and blob.name >= self._end:
+                    return  # only a server that ignores endOffset gets here: every later name is past it too
                 if self._skip_through is not None and blob.name <= self._skip_through:
                     continue
                 if self._max is not None and count >= self._max:
@@ -126,3 +129,21 @@ class ObjectListing:
 def list_objects(client: storage.Client, spec: ImportSpec, **bounds: Any) -> ObjectListing:
     """The objects under ``path_base/`` (see :class:`ObjectListing` for ``bounds`` and failures)."""
     return ObjectListing(client, spec, **bounds)
+
+
+def list_ranges(client: storage.Client, spec: ImportSpec, *, ranges: ListingRanges, retry: Any = None,
+                on_page: Callable[[int], None] | None = None) -> Iterator[ObjectInfo]:
+    """The objects in ``ranges`` (planned by :func:`worker.core.listing_ranges.plan_listing_ranges`), in name
+    order: one :class:`ObjectListing` per range (``startOffset``/``endOffset``, stopping at the first name
+    past the range), or the whole prefix when ``ranges`` is not narrowed. ``on_page`` gets the running
+    count over all ranges. Raises as :class:`ObjectListing` does."""
+    if ranges.ranges is None:
+        yield from ObjectListing(client, spec, retry=retry, on_page=on_page)
+        return
+    done = 0
+    for key_range in ranges.ranges:
+        listing = ObjectListing(client, spec, start_offset=key_range.start, end_offset=key_range.stop, retry=retry,
+                                on_page=None if on_page is None else (lambda n, before=done: on_page(before + n)))
+        for obj in listing:
+            done += 1
+            yield obj
