@@ -82,7 +82,7 @@ def gen_format(rng: random.Random, interval: Interval) -> tuple[list[str], str]:
     elif roll < 0.08:
         tokens = ["%Y", "-", "%m"] if interval is not Interval.Monthly else ["%Y"]
     elif roll < 0.10:
-        tokens = ["%Y", "%m", "%d", "%H", "%M", "1"][: max(_NEEDED[interval], 3)] + ["1"]
+        tokens = [*["%Y", "%m", "%d", "%H", "%M"][: max(_NEEDED[interval], 3)], "1"]
     return tokens, "".join(t if t.startswith("%") else t.replace("%", "%%") for t in tokens)
 
 
@@ -102,17 +102,17 @@ def gen_group(rng: random.Random, tokens: list[str]) -> str:
                 parts.append(re.escape(tok))
         return "".join(parts)
     if roll < 0.65:
-        return "".join(r"\d{%d}" % width(t) if t.startswith("%") else re.escape(t) for t in tokens)
+        return "".join(rf"\d{{{width(t)}}}" if t.startswith("%") else re.escape(t) for t in tokens)
     if roll < 0.72:
-        return "".join("[0-9]{1,%d}" % width(t) if t.startswith("%") else re.escape(t) for t in tokens)
+        return "".join(f"[0-9]{{1,{width(t)}}}" if t.startswith("%") else re.escape(t) for t in tokens)
     if roll < 0.78:  # fixed width, one digit short: unpadded text only
         short = rng.choice([i for i, t in enumerate(tokens) if t.startswith("%") and t != "%Y"] or [0])
-        return "".join(("[0-9]" if i == short else "[0-9]{%d}" % width(t)) if t.startswith("%") else re.escape(t)
+        return "".join(("[0-9]" if i == short else f"[0-9]{{{width(t)}}}") if t.startswith("%") else re.escape(t)
                        for i, t in enumerate(tokens))
     if roll < 0.85:
         return r"[^/]+"
     # fixed width, but spaces where digits go and both cases of the separators
-    return "".join("[ 0-9]{%d}" % width(t) if t.startswith("%") else "[" + re.escape(t + t.swapcase()) + "]"
+    return "".join(f"[ 0-9]{{{width(t)}}}" if t.startswith("%") else "[" + re.escape(t + t.swapcase()) + "]"
                    for t in tokens)
 
 
