@@ -206,10 +206,13 @@ def test_whole_bucket_when_path_base_is_empty(bucket, gcs_client, bq_client, uni
                      file_match=r"scores-(?P<interval_timestamp>\d{4}-\d{2}-\d{2})\.json")
     drop(bucket, "scores-2024-01-05.json", [{"n": 1}, {"n": 2}], fmt="NEWLINE_DELIMITED_JSON")
     drop(bucket, "nested/scores-2024-01-05.json", [{"n": 3}], fmt="NEWLINE_DELIMITED_JSON")  # full match required
+    # listed (inside the interval's key range `scores-2024-01-05` .. `scores-2024-01-06`), not a full match
+    drop(bucket, "scores-2024-01-05.json.bak", [{"n": 4}], fmt="NEWLINE_DELIMITED_JSON")
 
     summary = import_window(spec, gcs_client, bq_client, day(5))
 
-    assert summary.intervals[0].files == 1 and summary.ignored == 1
+    # the nested name sorts outside the interval's key range: never listed (README, step 1)
+    assert summary.intervals[0].files == 1 and summary.ignored == 1 and summary.listed == 2
     assert sorted(r[0] for r in table_rows(bq_client, spec.clean_table_id)) == [1, 2]
 
 

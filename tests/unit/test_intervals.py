@@ -50,3 +50,11 @@ def test_parse_interval_start_uses_format_and_floors() -> None:
 def test_parse_iso_accepts_z_and_dates() -> None:
     assert parse_iso("2024-01-05T10:00:00Z") == at(2024, 1, 5, 10)
     assert parse_iso("2024-01-05") == at(2024, 1, 5)
+
+
+def test_a_timestamp_of_non_ascii_digits_does_not_parse() -> None:
+    """strptime alone reads Arabic-Indic digits as 2024-01-05; the worker refuses them (the name is unparseable),
+    which is what lets a \\d layout's listing be narrowed to the interval's key range."""
+    assert datetime.strptime("٢٠٢٤-01-05", "%Y-%m-%d") == datetime(2024, 1, 5)
+    with pytest.raises(ValueError, match="not ASCII"):
+        parse_interval_start("٢٠٢٤-01-05", interval=Interval.Daily, timestamp_format="%Y-%m-%d")

@@ -73,7 +73,7 @@ def bucket_names(total: int) -> list[str]:
 def test_one_interval_costs_ceil_of_its_objects_over_a_page(total, honours_end_offset):
     names = bucket_names(total)
     narrow = make_spec(r"(?P<interval_timestamp>[0-9]{4}-[0-9]{2}-[0-9]{2})/part-[0-9]+\.csv")
-    whole = make_spec(r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/part-\d+\.csv")  # \d: not narrowed
+    whole = make_spec(r"(?P<interval_timestamp>[0-9-]{10})/part-\d+\.csv")  # no fixed shape: not narrowed
     results = {}
     for label, spec in (("narrow", narrow), ("whole", whole)):
         gcs = PagingGCS(names, honours_end_offset=honours_end_offset)

@@ -83,8 +83,13 @@ def as_utc(moment: datetime) -> datetime:
 def parse_interval_start(text: str, *, interval: Interval, timestamp_format: str) -> datetime:
     """Parse an ``interval_timestamp`` capture and floor it to its interval.
 
-    Raises ValueError (with the text and format) when the text does not parse.
+    Raises ValueError (with the text and format) when the text does not parse, and when it is not
+    ASCII: ``strptime`` reads non-ASCII digits too (``٢٠٢٤-01-05`` would be 2024-01-05), but such a name
+    is no timestamp a producer writes, and refusing it lets a ``\\d`` pattern's names sort like time
+    (:mod:`worker.core.listing_ranges`): the name is reported as unparseable, never loaded.
     """
+    if not text.isascii():
+        raise ValueError(f"{text!r} is not ASCII: timestamps are read from ASCII digits only")
     try:
         moment = datetime.strptime(text, timestamp_format)
     except ValueError as exc:

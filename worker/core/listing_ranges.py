@@ -9,15 +9,17 @@ time (:func:`unsorted_reason` says why not, else ``None``):
 - the timestamp format is the zero-padded directives ``%Y %m %d %H %M %S`` in that order (a leading part of
   it, down to the interval's own unit: ``%H`` for hourly, ``%d`` for daily and weekly, ``%m`` for monthly),
   separated by literal characters that are neither digits, whitespace nor ``%``;
-- the group itself only captures text of the format's fixed-width shape: ASCII digits (``[0-9]``, not
-  ``\\d``) where the format has digits and exactly the format's separators where it has separators.
+- the group itself only captures text of the format's fixed-width shape: digits (``[0-9]`` or ``\\d``) where
+  the format has digits and exactly the format's separators where it has separators.
 
 The last rule is what makes the narrowed listing exact. ``strptime`` also accepts text that sorts
 elsewhere: unpadded or space-padded fields (``2024-1-5``, ``2024-01- 5``, which sort outside the
-zero-padded range), separators in the other case, and ``\\d`` matches non-ASCII digits that ``strptime``
-reads too (``٢٠٢٤-01-05`` is 2024-01-05 and sorts after every ASCII name). A group of the fixed shape
-never captures those, so every name that matches a requested interval is ``path_base/`` + literal + the
-zero-padded timestamp + anything, and lies in ``[prefix + render(start), prefix + render(end))``.
+zero-padded range) and separators in the other case. ``\\d`` also matches non-ASCII digits that
+``strptime`` reads (``٢٠٢٤-01-05``, sorting after every ASCII name), but the worker refuses a timestamp that is
+not ASCII (:func:`worker.core.intervals.parse_interval_start`: the name is unparseable, never loaded). A group of
+the fixed shape therefore never captures a parseable timestamp of another shape, so every name that matches a
+requested interval is ``path_base/`` + literal + the zero-padded timestamp + anything, and lies in
+``[prefix + render(start), prefix + render(end))``.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def unsorted_reason(spec: ImportSpec) -> str | None:
     if positions is None or len(positions) != len(shape) or not all(
             allowed <= _DIGITS if want is None else allowed == {want} for allowed, want in zip(positions, shape, strict=True)):
         return (f"the {TIMESTAMP_GROUP} group does not capture exactly the zero-padded shape of {fmt!r} "
-                "(write ASCII digit classes such as [0-9]{4}, not \\d, and the format's separators)")
+                "(write digit classes such as \\d{4} or [0-9]{4} and the format's separators)")
     return None
 
 
@@ -223,7 +225,7 @@ def _format_shape(timestamp_format: str, *, interval: Interval) -> tuple[list[st
 
 def _fixed_positions(items: Iterable[tuple[object, object]]) -> list[frozenset[str]] | None:
     """The characters each position of a fixed-width regex can match, ``None`` when the width varies or a
-    construct is not understood (classes like ``\\d`` or ``.``, lookarounds, alternations, flags)."""
+    construct is not understood (classes like ``\\w`` or ``.``, lookarounds, alternations, flags)."""
     positions: list[frozenset[str]] = []
     for op, value in items:
         if op is _sre.LITERAL:
@@ -250,10 +252,15 @@ def _fixed_positions(items: Iterable[tuple[object, object]]) -> list[frozenset[s
 
 
 def _class_chars(items: Iterable[tuple[object, object]]) -> frozenset[str] | None:
-    """The characters of a ``[...]`` class of literals and small ranges, ``None`` for anything else."""
+    """The characters of a ``[...]`` class of literals, small ranges and ``\\d``, ``None`` for anything else.
+
+    ``\\d`` counts as the ASCII digits: a timestamp holding other digits never parses (see the module docstring).
+    """
     chars: set[str] = set()
     for op, value in items:
-        if op is _sre.LITERAL:
+        if op is _sre.CATEGORY and value is _sre.CATEGORY_DIGIT:
+            chars.update(_DIGITS)
+        elif op is _sre.LITERAL:
             chars.add(chr(value))  # type: ignore[arg-type]
         elif op is _sre.RANGE and value[1] - value[0] < 128:  # type: ignore[index,operator]
             chars.update(chr(c) for c in range(value[0], value[1] + 1))  # type: ignore[index,operator]
