@@ -135,7 +135,8 @@ def batch_chunks(intervals: Sequence[IntervalEntries], *, whole: bool,
     :data:`MAX_PARTITIONS_PER_JOB` distinct ``partition`` values (days, by default). With ``whole`` an
     interval's entries never span two chunks: one that does not fit an empty chunk is left out and its
     position returned (its caller writes it alone, in chunks); without, an interval's entries are cut where
-    a chunk is full. An interval without entries still has a place in a chunk (its statement may remove rows).
+    a chunk is full. With ``whole`` an interval without entries still has a place in a chunk (its
+    statement may remove rows); without, it has none (nothing to write).
     """
     chunks: list[_Packing] = []
     oversized: list[int] = []
@@ -148,7 +149,7 @@ def batch_chunks(intervals: Sequence[IntervalEntries], *, whole: bool,
                       or 2 + item.extra_bytes + sum(wire_bytes(t) + 1 for t in texts) > LEDGER_CHUNK_BYTES):
             oversized.append(position)
             continue
-        for piece in pieces or [[]]:
+        for piece in pieces:  # whole: one piece, even without entries
             if not chunks or not chunks[-1].takes(position, piece, item, partition(item.interval_start)):
                 chunks.append(_Packing())
                 chunks[-1].takes(position, piece, item, partition(item.interval_start))
