@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from worker.core.errors import WorkerError, explain_bigquery_error
 from worker.core.intervals import Interval
 from worker.core.retries import DEFAULT_BUDGET, RetryBudget
 from worker.core.spec import ImportSpec, SourceMode
+from worker.ledger.entries import MAX_PARTITIONS_PER_JOB
 from worker.results import CleanTableState, TableColumn
 from worker.schema_changes import (
     Column,
@@ -326,17 +328,213 @@ class IntervalToPublish:
 
 def publish_incremental_many(client: bigquery.Client, spec: ImportSpec, intervals: Sequence[IntervalToPublish], *,
                              budget: RetryBudget) -> list[IncrementalPublish | WorkerError]:
-    """Publish several intervals (one round of a run); each interval's outcome or its error, in order, so a
-    failing interval never fails the others. Today one :func:`publish_incremental` each."""
-    outcomes: list[IncrementalPublish | WorkerError] = []
-    for item in intervals:
+    """Publish several intervals (one round of a run) with as few statements as BigQuery's limits allow; each
+    interval's outcome or its error, in order, so a failing interval never fails the others.
+
+    Each interval's own checks come first, against the clean table as the intervals before it in ``intervals``
+    leave it (reserved column names, :func:`worker.schema_changes.plan_clean_table_evolution`): one that fails
+    gets its :class:`WorkerError` (the same as :func:`publish_incremental`'s) and is left out. The column
+    changes of all the others are applied with **one** table patch (:func:`worker.schema_changes.widen_table`:
+    a table takes 5 updates per 10 s), then one MERGE per chunk (:func:`merge_chunks`: at most
+    :data:`MAX_PARTITIONS_PER_JOB` intervals, in as many partitions, and :data:`MERGE_SQL_CHARS` of SQL)
+    replaces the rows of all its intervals at once (atomic). When a batch step fails, its intervals are
+    published again one at a time (:func:`publish_incremental`), so a failing interval fails alone; so are an
+    interval whose columns cannot join the others' (a STRUCT or REPEATED column it lacks) and a second entry
+    of an interval (after the first: the last one's rows stay, as with one call each).
+    """
+    outcomes: list[IncrementalPublish | WorkerError | None] = [None] * len(intervals)
+    planned: dict[int, tuple[ColumnChange, ...]] = {}
+    firsts: dict[datetime, int] = {}
+    for position, item in enumerate(intervals):
+        firsts.setdefault(item.interval_start, position)
+    if len(firsts) > 1:
+        # on a failed read or patch of the clean table, the intervals without an outcome go one at a time below
+        with contextlib.suppress(gexc.GoogleAPIError):
+            _publish_batch(client, spec, intervals, sorted(firsts.values()), outcomes=outcomes, planned=planned,
+                           budget=budget)
+    for position, item in enumerate(intervals):
+        if outcomes[position] is not None:
+            continue
         try:
-            outcomes.append(publish_incremental(client, spec, raw_table_id=item.raw_table_id,
-                                                interval_start=item.interval_start, raw_schema=item.raw_schema,
-                                                budget=budget))
+            done = publish_incremental(client, spec, raw_table_id=item.raw_table_id, interval_start=item.interval_start,
+                                       raw_schema=item.raw_schema, budget=budget)
+            # the batch's table patch may have made this interval's column changes already
+            outcomes[position] = IncrementalPublish(job_id=done.job_id, changes=done.changes or planned.get(position, ()))
         except WorkerError as exc:
-            outcomes.append(exc)
-    return outcomes
+            outcomes[position] = exc
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+#: SQL characters of one batch MERGE at most: BigQuery's limit on a query's text is 1,024K characters
+#: (https://cloud.google.com/bigquery/quotas#query_jobs, "Maximum query length").
+MERGE_SQL_CHARS = 900_000
+
+
+def _publish_batch(client: bigquery.Client, spec: ImportSpec, intervals: Sequence[IntervalToPublish],
+                   positions: list[int], *, outcomes: list, planned: dict[int, tuple[ColumnChange, ...]],
+                   budget: RetryBudget) -> None:
+    """:func:`publish_incremental_many`'s batch: fills ``outcomes`` (and ``planned`` column changes) at the
+    ``positions`` it settles; leaves None where an interval is to be published alone.
+
+    Raises:
+        google.api_core.exceptions.GoogleAPIError: reading, creating or patching the clean table failed.
+    """
+    checked = []
+    for position in positions:
+        item = intervals[position]
+        try:
+            _check_reserved(spec, raw_table_id=item.raw_table_id, raw_columns=[f.name for f in item.raw_schema])
+            checked.append(position)
+        except WorkerError as exc:
+            outcomes[position] = exc
+    if not checked:
+        return
+    try:
+        clean_table = _clean_table(client, spec, raw_schema=intervals[checked[0]].raw_schema, budget=budget)
+    except WorkerError as exc:  # a clean table partitioned otherwise: no interval can be published
+        for position in checked:
+            outcomes[position] = exc
+        return
+    schema, add, relax, accepted = list(clean_table.schema), [], [], []
+    for position in checked:
+        item = intervals[position]
+        plan = _plan(spec, schema, item.raw_schema, interval_start=item.interval_start, raw_table_id=item.raw_table_id)
+        if plan.refusal:
+            outcomes[position] = WorkerError(plan.refusal)
+            continue
+        added = _added_fields(item.raw_schema, plan)
+        schema = widened_schema(schema, add=added, relax=plan.relax) or schema
+        add += added
+        relax += plan.relax
+        planned[position] = plan.changes
+        accepted.append(position)
+    if add or relax:
+        widen_table(client, spec.clean_table_id, add=add, relax=relax, budget=budget)
+    union = _union_columns(schema, [intervals[p] for p in accepted])
+    mergeable = [p for p in accepted if _alignable(union, intervals[p].raw_schema)]
+    for chunk in merge_chunks(spec, [intervals[p] for p in mergeable], schema=schema):
+        chosen = [mergeable[i] for i in chunk]
+        try:
+            job = _run_merge(client, spec, _batch_merge_sql(spec, [intervals[p] for p in chosen], schema=schema),
+                             [bigquery.ScalarQueryParameter(f"interval_start_{n}", "TIMESTAMP",
+                                                            intervals[p].interval_start)
+                              for n, p in enumerate(chosen)], budget=budget)
+        except gexc.GoogleAPIError:
+            continue  # published one at a time: a failing interval fails alone
+        for position in chosen:
+            outcomes[position] = IncrementalPublish(job_id=job.job_id, changes=planned[position])
+
+
+#: A typed NULL for a column an interval lacks, by the clean column's type (a STRUCT has no short spelling).
+_NULL_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", **{t: t for t in (
+    "STRING", "BYTES", "INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC", "BOOL", "TIMESTAMP", "DATE", "TIME", "DATETIME",
+    "GEOGRAPHY", "JSON", "INTERVAL")}}
+
+
+def _union_columns(schema: Sequence[bigquery.SchemaField],
+                   items: Sequence[IntervalToPublish]) -> list[bigquery.SchemaField]:
+    """The clean columns any of ``items`` has, in the clean table's order."""
+    names = {f.name.lower() for item in items for f in item.raw_schema}
+    return [f for f in schema if f.name.lower() in names]
+
+
+def _alignable(columns: Sequence[bigquery.SchemaField], raw_schema: Sequence[bigquery.SchemaField]) -> bool:
+    """Whether every one of the batch's ``columns`` this interval lacks can be a typed NULL in its SELECT."""
+    have = {f.name.lower() for f in raw_schema}
+    return all(f.mode != "REPEATED" and f.field_type in _NULL_TYPES for f in columns if f.name.lower() not in have)
+
+
+def merge_chunks(spec: ImportSpec, items: Sequence[IntervalToPublish], *,
+                 schema: Sequence[bigquery.SchemaField]) -> list[list[int]]:
+    """Positions of ``items`` cut, in order, into batch MERGEs (pure): each of at most
+    :data:`MAX_PARTITIONS_PER_JOB` intervals (so as many clean-table partitions at most, and as many query
+    parameters) and :data:`MERGE_SQL_CHARS` of SQL (as :func:`_batch_merge_sql` writes it)."""
+    chunks: list[list[int]] = []
+    size = 0
+    columns = _union_columns(schema, items)  # a chunk's own columns are as many or fewer
+    for position, item in enumerate(items):
+        length = len(_select_of(spec, item, index=position, columns=columns))
+        if not chunks or len(chunks[-1]) >= MAX_PARTITIONS_PER_JOB or size + length > MERGE_SQL_CHARS:
+            chunks.append([])
+            size = 1_000  # the statement around the SELECTs
+        chunks[-1].append(position)
+        size += length
+    return chunks
+
+
+def _select_of(spec: ImportSpec, item: IntervalToPublish, *, index: int,
+               columns: Sequence[bigquery.SchemaField]) -> str:
+    """One interval's SELECT of the batch source: the ``columns`` (its own, or a typed NULL) and its start."""
+    raw = {f.name.lower(): f.name for f in item.raw_schema}
+    values = [f"{quote_column(raw[f.name.lower()])} AS {quote_column(f.name)}" if f.name.lower() in raw
+              else f"CAST(NULL AS {_NULL_TYPES[f.field_type]}) AS {quote_column(f.name)}" for f in columns]
+    return (f"SELECT {', '.join([*values, f'@interval_start_{index} AS {quote_column(spec.interval_column)}'])} "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"FROM {quote_table(item.raw_table_id)}")
+
+
+def _batch_merge_sql(spec: ImportSpec, items: Sequence[IntervalToPublish], *,
+                     schema: Sequence[bigquery.SchemaField]) -> str:
+    """One MERGE replacing the clean rows of every interval of ``items`` with their raw tables' rows
+    (``@interval_start_<n>`` is the n-th interval's start). The partition filter (``IN (@...)``) is in the ON
+    condition and the NOT MATCHED BY SOURCE clause, as :func:`publish_incremental`'s (require_partition_filter)."""
+    column = quote_column(spec.interval_column)
+    columns = _union_columns(schema, items)
+    source = " UNION ALL ".join(_select_of(spec, item, index=n, columns=columns) for n, item in enumerate(items))
+    starts = ", ".join(f"@interval_start_{n}" for n in range(len(items)))
+    names = [*(quote_column(f.name) for f in columns), column]
+    return (
+        f"MERGE {quote_table(spec.clean_table_id)} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+        f"FROM ({source})) S ON T.{column} = S.{_NO_MATCH} AND T.{column} IN ({starts}) "
+        f"WHEN NOT MATCHED BY SOURCE AND T.{column} IN ({starts}) THEN DELETE "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(f'S.{n}' for n in names)})"
+    )
+
+
+def _check_reserved(spec: ImportSpec, *, raw_table_id: str, raw_columns: Sequence[str]) -> None:
+    """Raises WorkerError when the raw table has a column named like the interval column or the publish's own."""
+    if _NO_MATCH in raw_columns:
+        raise WorkerError(f"{raw_table_id} has a column named {_NO_MATCH!r}, which the publish statement reserves.")
+    if spec.interval_column in raw_columns:
+        raise WorkerError(
+            f"{raw_table_id} already has a column {spec.interval_column!r}, which {spec.clean_table_id} uses for the "
+            "interval: set interval_column in the spec to another name."
+        )
+
+
+def _clean_table(client: bigquery.Client, spec: ImportSpec, *, raw_schema: Sequence[bigquery.SchemaField],
+                 budget: RetryBudget) -> bigquery.Table:
+    """The clean table, created from ``raw_schema`` if missing, with the spec's layout applied."""
+    retry, timeout = budget.retry, budget.request_timeout
+    try:
+        clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
+    except gexc.NotFound:
+        # exists_ok: partitions of one asset may create it at once
+        client.create_table(clean_table_definition(spec, raw_schema), exists_ok=True, retry=retry, timeout=timeout)
+        clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
+    apply_layout(client, spec, clean_table, budget=budget)
+    return clean_table
+
+
+def _plan(spec: ImportSpec, schema: Sequence[bigquery.SchemaField], raw_schema: Sequence[bigquery.SchemaField], *,
+          interval_start: datetime, raw_table_id: str) -> EvolutionPlan:
+    return plan_clean_table_evolution(
+        clean=[Column.of(f) for f in schema], interval=[Column.of(f) for f in raw_schema],
+        mode=spec.schema_evolution, interval_label=f"{interval_start.isoformat()} ({raw_table_id})",
+        clean_table=spec.clean_table_id, reserved=(spec.interval_column,),
+    )
+
+
+def _run_merge(client: bigquery.Client, spec: ImportSpec, sql: str, params: list, *,
+               budget: RetryBudget) -> bigquery.QueryJob:
+    """Run one publish MERGE (re-run as a new job on BigQuery's concurrent-DML errors: partitions of one
+    asset may publish at once)."""
+    def merge() -> bigquery.QueryJob:
+        job = client.query(sql, location=spec.location, job_config=bigquery.QueryJobConfig(query_parameters=params),
+                           retry=budget.retry, timeout=budget.request_timeout, job_retry=None)
+        wait_for(job, budget=budget, job_retry=None)
+        return job
+
+    return with_dml_retries(budget, merge)
 
 
 def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_id: str, interval_start: datetime,
@@ -353,29 +551,10 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
     """
     column = spec.interval_column
     raw_columns = [field.name for field in raw_schema]
-    if _NO_MATCH in raw_columns:
-        raise WorkerError(f"{raw_table_id} has a column named {_NO_MATCH!r}, which the publish statement reserves.")
-    if column in raw_columns:
-        raise WorkerError(
-            f"{raw_table_id} already has a column {column!r}, which {spec.clean_table_id} uses for the interval: "
-            "set interval_column in the spec to another name."
-        )
-    clean = quote_table(spec.clean_table_id)
-    raw = quote_table(raw_table_id)
-    retry, timeout = budget.retry, budget.request_timeout
+    _check_reserved(spec, raw_table_id=raw_table_id, raw_columns=raw_columns)
     try:
-        try:
-            clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
-        except gexc.NotFound:
-            # exists_ok: partitions of one asset may create it at once
-            client.create_table(clean_table_definition(spec, raw_schema), exists_ok=True, retry=retry, timeout=timeout)
-            clean_table = client.get_table(spec.clean_table_id, retry=retry, timeout=timeout)
-        apply_layout(client, spec, clean_table, budget=budget)
-        plan = plan_clean_table_evolution(
-            clean=[Column.of(f) for f in clean_table.schema], interval=[Column.of(f) for f in raw_schema],
-            mode=spec.schema_evolution, interval_label=f"{interval_start.isoformat()} ({raw_table_id})",
-            clean_table=spec.clean_table_id, reserved=(column,),
-        )
+        clean_table = _clean_table(client, spec, raw_schema=raw_schema, budget=budget)
+        plan = _plan(spec, clean_table.schema, raw_schema, interval_start=interval_start, raw_table_id=raw_table_id)
         if plan.refusal:
             raise WorkerError(plan.refusal)
         if plan.add or plan.relax:
@@ -392,23 +571,14 @@ def publish_incremental(client: bigquery.Client, spec: ImportSpec, *, raw_table_
         # can eliminate the others, as ``require_partition_filter`` demands, without folding the NULL column
         # (https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables).
         sql = (
-            f"MERGE {clean} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} FROM {raw}) S "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"MERGE {quote_table(spec.clean_table_id)} T USING (SELECT *, CAST(NULL AS TIMESTAMP) AS {_NO_MATCH} "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"FROM {quote_table(raw_table_id)}) S "
             f"ON T.{quote_column(column)} = S.{_NO_MATCH} AND T.{quote_column(column)} = @interval_start "
             f"WHEN NOT MATCHED BY SOURCE AND T.{quote_column(column)} = @interval_start THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({insert_columns}) VALUES ({values})"
         )
-        def merge() -> bigquery.QueryJob:
-            job = client.query(
-                sql, location=spec.location,
-                job_config=bigquery.QueryJobConfig(
-                    query_parameters=[bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)]
-                ),
-                retry=retry, timeout=timeout, job_retry=None,
-            )
-            wait_for(job, budget=budget, job_retry=None)
-            return job
-
-        job = with_dml_retries(budget, merge)  # partitions of one asset may publish at once
+        job = _run_merge(client, spec, sql, [bigquery.ScalarQueryParameter("interval_start", "TIMESTAMP", interval_start)],
+                         budget=budget)
     except gexc.GoogleAPIError as exc:
         raise explain_bigquery_error(
             exc, table=spec.clean_table_id, action=f"publishing interval {interval_start.isoformat()}"

@@ -1,13 +1,17 @@
 """How the ledger's statements carry objects: one ``@entries`` STRING parameter per statement, in bounded chunks.
 
 Pure encoding (no I/O), shared by the ledger's records (:mod:`worker.ledger.records`) and its pending loads
-(:mod:`worker.ledger.pending`).
+(:mod:`worker.ledger.pending`). A statement of one interval carries ``[name, generation, size, job_id]``
+entries (:func:`entry_chunks`); a statement of several intervals (one round of a run) carries each entry
+with its interval's start and, for pending loads, its pending key (:func:`batch_chunks`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from google.cloud import bigquery
 
@@ -31,6 +35,31 @@ ENTRIES_SQL = (
     "CAST(JSON_VALUE(j, '$[2]') AS INT64) AS size_bytes, JSON_VALUE(j, '$[3]') AS job_id "
     "FROM UNNEST(JSON_QUERY_ARRAY(PARSE_JSON(@entries))) AS j)"
 )
+
+
+#: Partitions one query or load job may modify: "Each job operation (query or load) can affect up to 4,000
+#: partitions. BigQuery rejects any query or load job that attempts to modify more than 4,000 partitions."
+#: (https://cloud.google.com/bigquery/quotas#partitioned_tables). The ledger is partitioned by day.
+MAX_PARTITIONS_PER_JOB = 4000
+
+#: The rows of a batch's ``@entries``: ``[name, generation, size, job_id, interval start, pending key]``, the
+#: interval start as a string of microseconds since the epoch (exact, like the generation), the pending key
+#: (:meth:`~worker.core.records.PendingKey.stored`) only in pending loads' statements (NULL otherwise).
+BATCH_ENTRIES_SQL = (
+    "(SELECT JSON_VALUE(j, '$[0]') AS object_name, CAST(JSON_VALUE(j, '$[1]') AS INT64) AS generation, "
+    "CAST(JSON_VALUE(j, '$[2]') AS INT64) AS size_bytes, JSON_VALUE(j, '$[3]') AS job_id, "
+    "TIMESTAMP_MICROS(CAST(JSON_VALUE(j, '$[4]') AS INT64)) AS interval_start, JSON_VALUE(j, '$[5]') AS pending_key "
+    "FROM UNNEST(JSON_QUERY_ARRAY(PARSE_JSON(@entries))) AS j)"
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> str:
+    """``moment`` as exact microseconds since the epoch, as a string (a naive ``moment`` is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return str((moment - _EPOCH) // timedelta(microseconds=1))
 
 
 def asset_id(spec: ImportSpec) -> str:
@@ -70,6 +99,93 @@ def entry_chunks(entries: Sequence[LedgerEntry]) -> list[str]:
              for e in entries)
     # one comma per entry counts the brackets' two bytes too (n entries: n - 1 commas + 2 brackets)
     return ["[" + ",".join(chunk) + "]" for chunk in bounded_chunks(texts, separator_bytes=1)]
+
+
+def _compact(value: list) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class IntervalEntries:
+    """One interval's part of a batch statement: its start, its objects, and (pending loads) its pending key."""
+
+    interval_start: datetime
+    entries: Sequence[LedgerEntry]
+    pending_key: str | None = None
+    #: Bytes the statement spends on the interval besides its entries (e.g. its figures in another parameter).
+    extra_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class BatchChunk:
+    """One statement's share of a batch: the positions of its intervals in the batch, and its ``@entries``."""
+
+    positions: tuple[int, ...]
+    entries: str
+
+
+def batch_chunks(intervals: Sequence[IntervalEntries], *, whole: bool,
+                 partition: Callable[[datetime], Hashable] = lambda start: start.date(),
+                 ) -> tuple[list[BatchChunk], list[int]]:
+    """``intervals`` packed, in order, into as few statements as BigQuery's limits allow (pure):
+    ``(chunks, positions of the intervals too large for one chunk)``.
+
+    Each chunk holds at most :data:`LEDGER_CHUNK` entries and :data:`LEDGER_CHUNK_BYTES` as sent (the entries'
+    :func:`wire_bytes`, brackets and commas, plus each interval's ``extra_bytes``), of intervals in at most
+    :data:`MAX_PARTITIONS_PER_JOB` distinct ``partition`` values (days, by default). With ``whole`` an
+    interval's entries never span two chunks: one that does not fit an empty chunk is left out and its
+    position returned (its caller writes it alone, in chunks); without, an interval's entries are cut where
+    a chunk is full. With ``whole`` an interval without entries still has a place in a chunk (its
+    statement may remove rows); without, it has none (nothing to write).
+    """
+    chunks: list[_Packing] = []
+    oversized: list[int] = []
+    for position, item in enumerate(intervals):
+        start = micros(item.interval_start)
+        key = [item.pending_key] if item.pending_key is not None else []
+        texts = [_compact([e.name, str(e.generation), e.size, e.job_id, start, *key]) for e in item.entries]
+        pieces = [[text] for text in texts] if not whole else [texts]
+        if whole and (len(texts) > LEDGER_CHUNK
+                      or 2 + item.extra_bytes + sum(wire_bytes(t) + 1 for t in texts) > LEDGER_CHUNK_BYTES):
+            oversized.append(position)
+            continue
+        for piece in pieces:  # whole: one piece, even without entries
+            if not chunks or not chunks[-1].takes(position, piece, item, partition(item.interval_start)):
+                chunks.append(_Packing())
+                chunks[-1].takes(position, piece, item, partition(item.interval_start))
+    return [BatchChunk(positions=tuple(c.positions), entries="[" + ",".join(c.texts) + "]") for c in chunks], oversized
+
+
+class _Packing:
+    """One chunk as :func:`batch_chunks` fills it."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.texts: list[str] = []
+        self.size = 2  # the brackets
+        self.partitions: set[Hashable] = set()
+
+    def takes(self, position: int, piece: list[str], item: IntervalEntries, part: Hashable) -> bool:
+        """Add ``piece`` (entries of the interval at ``position``) if it fits (always, into an empty chunk)."""
+        new = not self.positions or self.positions[-1] != position
+        length = sum(wire_bytes(t) + 1 for t in piece) + (item.extra_bytes if new else 0)
+        if self.positions and (len(self.texts) + len(piece) > LEDGER_CHUNK or self.size + length > LEDGER_CHUNK_BYTES
+                               or (part not in self.partitions and len(self.partitions) >= MAX_PARTITIONS_PER_JOB)):
+            return False
+        if new:
+            self.positions.append(position)
+        self.texts += piece
+        self.size += length
+        self.partitions.add(part)
+        return True
+
+
+def describe_intervals(starts: Iterable[datetime]) -> str:
+    """Intervals for an error message: ``interval X``, or ``intervals X..Y (n)``."""
+    ordered = sorted(set(starts))
+    if len(ordered) == 1:
+        return f"interval {ordered[0].isoformat()}"
+    return f"intervals {ordered[0].isoformat()}..{ordered[-1].isoformat()} ({len(ordered)})"
 
 
 def entries_param(chunk: str) -> bigquery.ScalarQueryParameter:

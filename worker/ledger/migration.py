@@ -11,14 +11,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.core.errors import WorkerError, explain_bigquery_error
+from worker.ledger.entries import MAX_PARTITIONS_PER_JOB  # defined beside the chunking that also obeys it
 from worker.ledger.records import LEDGER_SCHEMA, Ledger, new_ledger_table
 from worker.sql import quote_column, quote_table
 from worker.table_expiry import settle
-
-#: Partitions one query or load job may modify: "Each job operation (query or load) can affect up to 4,000
-#: partitions. BigQuery rejects any query or load job that attempts to modify more than 4,000 partitions."
-#: (https://cloud.google.com/bigquery/quotas#partitioned_tables). The ledger is partitioned by day.
-MAX_PARTITIONS_PER_JOB = 4000
 
 
 def day_chunks(days: Sequence[date], *, size: int | None = None) -> list[list[date]]:

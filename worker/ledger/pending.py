@@ -10,6 +10,7 @@ the raw table holds: never a row loaded twice, never a file deleted that the led
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,7 +20,18 @@ from worker.bigquery_queries import run_query
 from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, PendingKey, PendingWrite
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
-from worker.ledger.entries import ENTRIES_SQL, asset_id, entries_param, entry_chunks
+from worker.ledger.entries import (
+    BATCH_ENTRIES_SQL,
+    ENTRIES_SQL,
+    IntervalEntries,
+    asset_id,
+    batch_chunks,
+    bounded_chunks,
+    describe_intervals,
+    entries_param,
+    entry_chunks,
+    micros,
+)
 from worker.sql import quote_table
 
 PENDING_SCHEMA = (
@@ -76,14 +88,53 @@ class PendingLoads:
                         action=f"recording a pending load of interval {interval_start.isoformat()}")
 
     def write_many(self, writes: Sequence[PendingWrite], *, created_at: datetime) -> None:
-        """Write the pending loads of several intervals (one round of a run). Today one :meth:`write` each."""
+        """Write the pending loads of several intervals (one round of a run) with as few statements as the
+        request limits allow: one idempotent ``INSERT ... SELECT ... WHERE NOT EXISTS`` per chunk
+        (:func:`batch_chunks`: at most :data:`LEDGER_CHUNK` entries and :data:`LEDGER_CHUNK_BYTES` each,
+        an interval's entries cut across chunks when large), each entry carrying its interval and pending key.
+        Same rows, and the same idempotence, as one :meth:`write` per item (an object repeated in ``writes``
+        under the same interval and key is written once). Raises :class:`WorkerError` naming the ledger table;
+        chunks written before a failure stay (writing them again inserts nothing twice).
+        """
+        seen: set[tuple[datetime, PendingKey, str, int]] = set()
+        intervals = []
         for item in writes:
-            self.write(interval_start=item.interval_start, key=item.key, entries=item.entries, created_at=created_at)
+            entries = [e for e in item.entries if (item.interval_start, item.key, e.name, e.generation) not in seen]
+            seen.update((item.interval_start, item.key, e.name, e.generation) for e in entries)
+            if entries:
+                intervals.append(IntervalEntries(interval_start=item.interval_start, entries=entries,
+                                                 pending_key=item.key.stored()))
+        if not intervals:
+            return
+        table = quote_table(self._pending_id)
+        sql = (f"INSERT INTO {table} (asset, interval_start, pending_key, object_name, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+               "generation, size_bytes, created_at, skipped) SELECT @asset, e.interval_start, e.pending_key, "
+               f"e.object_name, e.generation, e.size_bytes, @created_at, e.job_id = @skipped_id FROM {BATCH_ENTRIES_SQL} "
+               f"AS e WHERE NOT EXISTS (SELECT 1 FROM {table} AS p WHERE p.asset = @asset "
+               "AND p.interval_start = e.interval_start AND p.pending_key = e.pending_key "
+               "AND p.object_name = e.object_name AND p.generation = e.generation)")
+        chunks, _ = batch_chunks(intervals, whole=False)
+        for chunk in chunks:
+            starts = [intervals[p].interval_start for p in chunk.positions]
+            self._query(sql, [entries_param(chunk.entries), bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+                              bigquery.ScalarQueryParameter("created_at", "TIMESTAMP", created_at),
+                              bigquery.ScalarQueryParameter("skipped_id", "STRING", SKIPPED_JOB_ID)],
+                        action=f"recording the pending loads of {describe_intervals(starts)}")
 
     def drop_many(self, keys: Sequence[tuple[datetime, PendingKey]]) -> None:
-        """Forget several intervals' pending loads (after their ledger write). Today one :meth:`drop` each."""
-        for interval_start, key in keys:
-            self.drop(interval_start=interval_start, key=key)
+        """Forget several intervals' pending loads (after their ledger write): one ``DELETE`` per chunk of
+        ``(interval start, pending key)`` pairs (bounded like the entries: :func:`bounded_chunks`); the same
+        rows go as with one :meth:`drop` each. Raises :class:`WorkerError` naming the ledger table."""
+        pairs = sorted({(micros(start), key.stored()) for start, key in keys})
+        texts = [json.dumps(list(pair), ensure_ascii=False, separators=(",", ":")) for pair in pairs]
+        sql = (f"DELETE FROM {quote_table(self._pending_id)} AS p WHERE p.asset = @asset AND EXISTS (SELECT 1 "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+               "FROM UNNEST(JSON_QUERY_ARRAY(PARSE_JSON(@entries))) AS j "
+               "WHERE TIMESTAMP_MICROS(CAST(JSON_VALUE(j, '$[0]') AS INT64)) = p.interval_start "
+               "AND JSON_VALUE(j, '$[1]') = p.pending_key)")
+        for chunk in bounded_chunks(texts, separator_bytes=1) if texts else []:
+            self._query(sql, [entries_param("[" + ",".join(chunk) + "]"),
+                              bigquery.ScalarQueryParameter("asset", "STRING", self._asset)],
+                        action=f"clearing {len(chunk)} pending load(s)")
 
     def read(self, *, start: datetime, end: datetime) -> dict[datetime, dict[PendingKey, list[LedgerEntry]]]:
         """{interval start: {pending key: objects}} of this asset's pending loads in ``[start, end)``. An object
@@ -119,3 +170,4 @@ class PendingLoads:
         # errors name the ledger table, as they always did (the pending table lives beside it)
         return run_query(self._client, sql, params, budget=self._budget, table=self._spec.ledger_table_id,
                          action=action, location=self._spec.location)
+

@@ -14,6 +14,7 @@ retention before its first delete) is never lost, whatever runs concurrently.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
@@ -25,7 +26,19 @@ from worker.core.errors import explain_bigquery_error
 from worker.core.records import IntervalRecord, LedgerEntry, LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
-from worker.ledger.entries import ENTRIES_SQL, asset_id, bounded_chunks, entries_param, entry_chunks
+from worker.ledger.entries import (
+    BATCH_ENTRIES_SQL,
+    ENTRIES_SQL,
+    IntervalEntries,
+    asset_id,
+    batch_chunks,
+    bounded_chunks,
+    describe_intervals,
+    entries_param,
+    entry_chunks,
+    micros,
+    wire_bytes,
+)
 from worker.ledger.pending import PENDING_SCHEMA, PendingLoads
 from worker.schema_changes import widen_table
 from worker.sql import quote_table
@@ -46,6 +59,22 @@ LEDGER_SCHEMA = (
     # Written by retention before its first delete in the interval; never cleared.
     bigquery.SchemaField("sealed_at", "TIMESTAMP"),
 )
+#: The rows of a batch's ``@intervals`` (:func:`_figures_text`): each interval's figures.
+_FIGURES_SQL = (
+    "(SELECT TIMESTAMP_MICROS(CAST(JSON_VALUE(j, '$[0]') AS INT64)) AS interval_start, "
+    "CAST(JSON_VALUE(j, '$[1]') AS INT64) AS interval_rows, JSON_VALUE(j, '$[2]') AS raw_table, "
+    "TIMESTAMP_MICROS(CAST(JSON_VALUE(j, '$[3]') AS INT64)) AS loaded_at, JSON_VALUE(j, '$[4]') AS digest "
+    "FROM UNNEST(JSON_QUERY_ARRAY(PARSE_JSON(@intervals))) AS j)"
+)
+
+
+def _figures_text(record: IntervalRecord) -> str:
+    """One interval's figures as an ``@intervals`` element: ``[start, rows, raw table, loaded at, digest]``
+    (times as exact microseconds, rows as a string: JSON numbers are doubles)."""
+    return json.dumps([micros(record.interval_start), str(record.interval_rows), record.raw_table,
+                       micros(record.loaded_at), record.digest], ensure_ascii=False, separators=(",", ":"))
+
+
 _INSERT_COLUMNS = ("asset", "interval_start", "object_name", "generation", "size_bytes", "job_id",
                    "interval_rows", "raw_table", "loaded_at", "digest", "sealed_at")
 
@@ -244,11 +273,83 @@ class Ledger:
                         f"digest = @digest, loaded_at = @loaded_at WHERE {untouched}", interval_params, action=action)
 
     def record_intervals(self, records: Sequence[IntervalRecord]) -> None:
-        """Record several intervals' loads (one round of a run). Today one :meth:`record_interval` each."""
+        """Record several intervals' loads (one round of a run) with as few statements as BigQuery's limits allow.
+
+        Each interval ends exactly as :meth:`record_interval` leaves it (same-generation rows updated keeping
+        ``deleted_at`` and ``sealed_at``; new rows inheriting the interval's seal as the statement runs; rows
+        missing from its entries removed unless retention deleted their objects: those stay and take the new
+        figures), with its own ``interval_rows``, ``raw_table``, ``loaded_at`` and ``digest``. The intervals
+        whose entries fit one chunk share one atomic MERGE per chunk (:func:`batch_chunks`: at most
+        :data:`LEDGER_CHUNK` entries, :data:`LEDGER_CHUNK_BYTES` as sent, and :data:`MAX_PARTITIONS_PER_JOB`
+        day partitions of the ledger each, an interval never split); larger intervals, and a second record of
+        an interval already in ``records``, go through :meth:`record_interval` after them (the last record of
+        an interval wins, as with one call each). Raises :class:`WorkerError` naming the ledger table; the
+        chunks written before a failure stay written.
+        """
+        batch: dict[datetime, IntervalRecord] = {}
+        later: list[IntervalRecord] = []
         for record in records:
-            self.record_interval(interval_start=record.interval_start, entries=record.entries,
-                                 interval_rows=record.interval_rows, raw_table=record.raw_table,
-                                 loaded_at=record.loaded_at, digest=record.digest)
+            (later.append(record) if record.interval_start in batch
+             else batch.__setitem__(record.interval_start, record))
+        items = list(batch.values())
+        figures = [_figures_text(r) for r in items]
+        intervals = [IntervalEntries(interval_start=r.interval_start, entries=r.entries, extra_bytes=wire_bytes(f) + 1)
+                     for r, f in zip(items, figures, strict=True)]
+        # one interval per partition value: bounds the @starts array too (a day holds up to 24 hourly intervals)
+        chunks, oversized = batch_chunks(intervals, whole=True, partition=lambda start: start)
+        for chunk in chunks:
+            group = [items[p] for p in chunk.positions]
+            if len(group) == 1:
+                self._record(group[0])
+                continue
+            params = [entries_param(chunk.entries),
+                      bigquery.ScalarQueryParameter("intervals", "STRING", "[" + ",".join(figures[p] for p in chunk.positions) + "]"),
+                      bigquery.ScalarQueryParameter("asset", "STRING", self._asset),
+                      bigquery.ArrayQueryParameter("starts", "TIMESTAMP", [r.interval_start for r in group])]
+            self.query(self._batch_merge_sql(), params,
+                       action=f"recording {describe_intervals([r.interval_start for r in group])} in the load ledger")
+        for record in [*(items[p] for p in oversized), *later]:
+            self._record(record)
+
+    def _record(self, record: IntervalRecord) -> None:
+        self.record_interval(interval_start=record.interval_start, entries=record.entries,
+                             interval_rows=record.interval_rows, raw_table=record.raw_table,
+                             loaded_at=record.loaded_at, digest=record.digest)
+
+    def _batch_merge_sql(self) -> str:
+        """The MERGE of several intervals' entries (:meth:`record_intervals`): ``@entries`` (batch form, each
+        entry with its interval start), ``@intervals`` (each interval's figures: :func:`_figures_text`) and
+        ``@starts``. The source also carries the rows of deleted objects the entries leave out (so they take
+        the new figures, like :meth:`record_interval`'s NOT MATCHED BY SOURCE update); every other row of the
+        intervals that the source does not match is removed."""
+        table = quote_table(self._table_id)
+        columns = ", ".join(_INSERT_COLUMNS)
+        figures = ("i.interval_rows, i.raw_table, i.loaded_at, i.digest")
+        kept = (  # rows of deleted objects the entries leave out: kept, with the interval's new figures
+            f"SELECT k.interval_start, k.object_name, k.generation, MAX(k.size_bytes) AS size_bytes, "  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"MAX(k.job_id) AS job_id, {figures}, CAST(NULL AS TIMESTAMP) AS sealed_at "
+            f"FROM {table} AS k JOIN {_FIGURES_SQL} AS i ON i.interval_start = k.interval_start "
+            "WHERE k.asset = @asset AND k.interval_start IN UNNEST(@starts) AND k.deleted_at IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {BATCH_ENTRIES_SQL} AS x WHERE x.interval_start = k.interval_start "
+            "AND x.object_name = k.object_name AND x.generation = k.generation) "
+            f"GROUP BY k.interval_start, k.object_name, k.generation, {figures}"
+        )
+        return (
+            f"MERGE {table} T USING ("  # nosec B608 # identifiers via quote_table()/quote_column() (checked, backtick-quoted); values are @query parameters
+            f"SELECT e.interval_start, e.object_name, e.generation, e.size_bytes, e.job_id, {figures}, "
+            f"(SELECT MAX(l.sealed_at) FROM {table} AS l WHERE l.asset = @asset "
+            "AND l.interval_start = e.interval_start) AS sealed_at "
+            f"FROM {BATCH_ENTRIES_SQL} AS e JOIN {_FIGURES_SQL} AS i ON i.interval_start = e.interval_start "
+            f"UNION ALL {kept}) S "
+            "ON T.asset = @asset AND T.interval_start = S.interval_start AND T.object_name = S.object_name "
+            "AND T.generation = S.generation "
+            "WHEN MATCHED THEN UPDATE SET interval_rows = S.interval_rows, raw_table = S.raw_table, job_id = S.job_id, "
+            "loaded_at = S.loaded_at, digest = S.digest "
+            "WHEN NOT MATCHED BY SOURCE AND T.asset = @asset AND T.interval_start IN UNNEST(@starts) "
+            "AND T.deleted_at IS NULL THEN DELETE "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES (@asset, S.interval_start, S.object_name, S.generation, "
+            "S.size_bytes, S.job_id, S.interval_rows, S.raw_table, S.loaded_at, S.digest, S.sealed_at)"
+        )
 
     def _merge_sql(self, *, remove_others: bool) -> str:
         table = quote_table(self._table_id)
