@@ -2,28 +2,41 @@
 
 :class:`IntervalImport` holds what every interval of a run shares (the spec, the BigQuery client, the
 ledger, the retry budget, the reporter, the attempt's token and the run's summary) and has one method per
-decided :class:`~worker.planning.IntervalAction`, plus :meth:`IntervalImport.recover_pending`, which records
-a load that reached the raw table without its ledger write. :mod:`worker.run` sequences the intervals.
+decided :class:`~worker.planning.IntervalAction` (a load is planned, then loaded into the raw table as an
+:class:`IntervalLoad`), plus :meth:`IntervalImport.recover_pending`, which records a load that reached the
+raw table without its ledger write. :mod:`worker.interval_rounds` runs the intervals of a run side by side
+(publishing and recording each round's loads together); :mod:`worker.run` sequences the run.
+
+Every method here may run in several threads at once, one interval each: the BigQuery client is shared
+(google-cloud-bigquery documents its client as safe to share across threads:
+https://github.com/googleapis/python-bigquery/blob/main/docs/index.rst), the reporter must be thread-safe
+(:class:`worker.reporting.ThreadSafeReporter`), and each interval writes only its own result.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
-from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from worker.bigquery_jobs import find_succeeded
-from worker.checkpoints import checkpoint
 from worker.core.contract import IntervalStatus
-from worker.core.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
-from worker.core.records import SKIPPED_JOB_ID, LedgerEntry, ObjectInfo, PendingKey, RecordedInterval
+from worker.core.errors import WorkerError
+from worker.core.records import (
+    SKIPPED_JOB_ID,
+    IntervalRecord,
+    LedgerEntry,
+    ObjectInfo,
+    PendingKey,
+    PendingWrite,
+    RecordedInterval,
+)
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec, OnBadFile, SourceMode
 from worker.ledger import Ledger
@@ -36,25 +49,67 @@ from worker.planning import (
     generations_digest,
     plan_interval_load,
 )
-from worker.publishing import publish_incremental
+from worker.publishing import IncrementalPublish, publish_incremental
 from worker.raw_tables import raw_table_contents, table_exists
 from worker.reporting import Reporter
 from worker.results import ImportSummary, IntervalResult, LoadOutcome
 from worker.schema_changes import schema_change_from_previous
 
-#: Decide-and-load rounds for one interval: when another attempt's copy won this one's, the
-#: interval is decided again once that attempt's load is recorded.
-_MAX_INTERVAL_ROUNDS = 3
+#: Serialises :func:`timed`'s additions (the intervals of a run time their phases from several threads).
+_TIMED_LOCK = threading.Lock()
 
 
 @contextmanager
 def timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
-    """Add the wall-clock seconds of the block to ``seconds[phase]`` (also when it raises)."""
+    """Add the wall-clock seconds of the block to ``seconds[phase]`` (also when it raises); thread-safe."""
     started = time.monotonic()
     try:
         yield
     finally:
-        seconds[phase] = round(seconds.get(phase, 0.0) + time.monotonic() - started, 3)
+        with _TIMED_LOCK:
+            seconds[phase] = round(seconds.get(phase, 0.0) + time.monotonic() - started, 3)
+
+
+@dataclass
+class IntervalLoad:
+    """One LOAD or ADD interval of a round, through its phases: planned (:meth:`IntervalImport.plan_load`),
+    loaded (:meth:`IntervalImport.load_raw`: ``outcome``, or ``lost``), published, recorded."""
+
+    start: datetime
+    plan: IntervalLoadPlan
+    key: PendingKey
+    recorded: RecordedInterval | None
+    result: IntervalResult
+    #: The load into the raw table (None until loaded, or when it failed or was lost).
+    outcome: LoadOutcome | None = None
+    #: Names of the files the load skipped (``on_bad_file: skip``).
+    skipped: frozenset[str] = frozenset()
+    #: Another attempt's copy (same copy id) wrote the raw table: the interval is decided again next round.
+    lost: bool = False
+    #: The publish job's id (Incremental), after the load's.
+    job_ids: list[str] = field(default_factory=list)
+
+    def record(self, *, loaded_at: datetime) -> IntervalRecord:
+        """What the ledger records for the loaded interval: each object with the job that loaded it (skipped
+        ones marked), plus, for an append, the recorded objects it did not renew."""
+        assert self.outcome is not None  # nosec B101 # only a loaded interval is recorded
+        plan, outcome = self.plan, self.outcome
+        by_name = plan.job_ids_by_name(outcome.job_ids)
+        loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=by_name[o.name])
+                              for o in plan.objects], tuple(self.skipped))
+        return IntervalRecord(interval_start=self.start, entries=tuple(_interval_entries(loaded, self.recorded,
+                                                                                         append=plan.append)),
+                              interval_rows=outcome.rows, raw_table=plan.raw_table_id, loaded_at=loaded_at,
+                              digest=plan.digest)
+
+    def finish(self) -> None:
+        """The interval is recorded and its pending load dropped: LOADED (ADDED for an append), with its rows
+        and jobs."""
+        assert self.outcome is not None  # nosec B101 # only a loaded interval finishes
+        result = self.result
+        result.status = IntervalStatus.ADDED if self.plan.append else IntervalStatus.LOADED
+        result.rows, result.reattached_jobs = self.outcome.rows, self.outcome.reattached
+        result.job_ids = (*self.outcome.job_ids, *self.job_ids)
 
 
 @dataclass
@@ -70,46 +125,11 @@ class IntervalImport:
     attempt_token: str
     summary: ImportSummary
 
-    def run(self, *, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
-            pending: dict[PendingKey, list[LedgerEntry]]) -> IntervalResult:
-        """Import the interval starting at ``start`` from its listed ``objects``, given its ledger record and
-        its pending loads as read before. A failure of the interval is its result (FAILED, with the error);
-        only :class:`ServiceUnreachable` is raised (every later interval would wait out the same deadline)."""
-        spec = self.spec
-        suffix = spec.interval.table_suffix(start)
-        result = IntervalResult(interval_start=start, status=IntervalStatus.NO_FILES, suffix=suffix)
-        try:
-            recovered: IntervalStatus | None = None
-            for _ in range(_MAX_INTERVAL_ROUNDS):
-                # The ledger first catches up with the raw table: a load that reached it without its ledger
-                # write (a worker died in between, or a concurrent worker's copy won) is recorded now.
-                found = self.recover_pending(start=start, pending=pending, recorded=recorded) if pending else None
-                if found is not None:
-                    recovered = found
-                    recorded = self._recorded(start)
-                if self._round(start=start, objects=objects, recorded=recorded, result=result):
-                    if recovered is not None and result.status in (IntervalStatus.UNCHANGED, IntervalStatus.RETAINED):
-                        result.status = recovered  # this run recorded the interval's load
-                    return result
-                # Another attempt's copy won ours: decide again once its load is recorded.
-                pending = self.ledger.pending_loads.read(start=start, end=spec.interval.next_start(start)).get(start, {})
-                recorded = self._recorded(start)
-            raise WorkerError(f"interval {suffix} kept changing while it was imported (concurrent runs): re-run.")
-        except ServiceUnreachable:
-            raise
-        except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
-            error = exc if isinstance(exc, WorkerError) else explain_bigquery_error(
-                exc, table=spec.raw_table_id(start), action=f"importing interval {suffix}")
-            result.status, result.error, result.transient = IntervalStatus.FAILED, str(error), isinstance(error, TransientError)
-            return result
-
-    def _recorded(self, start: datetime) -> RecordedInterval | None:
-        return self.ledger.recorded_intervals(start=start, end=self.spec.interval.next_start(start)).get(start)
-
-    def _round(self, *, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
-               result: IntervalResult) -> bool:
-        """One decision and what it takes; fills ``result``. False when another attempt's copy won this one's
-        (the caller records that load and decides again)."""
+    def decide(self, *, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
+               result: IntervalResult) -> IntervalDecision | None:
+        """Decide the interval (:func:`worker.planning.decide_interval`) and fill ``result``; do what a non-load
+        decision takes (skip, keep, refuse, no files). Returns the decision when it is a load (LOAD or ADD),
+        which :meth:`plan_load` and :mod:`worker.interval_rounds` carry out; None when the interval is done."""
         decision = decide_interval(self.spec, interval_start=start, listed=objects, recorded=recorded)
         result.digest, result.previously_loaded = decision.digest, recorded is not None
         if recorded is not None:
@@ -118,7 +138,7 @@ class IntervalImport:
             result.skipped_files = tuple(sorted(o.name for o in recorded.objects if o.skipped and not o.deleted))
         action = decision.action
         if action is IntervalAction.NO_FILES:
-            return True  # the result as it starts: NO_FILES
+            return None  # the result as it starts: NO_FILES
         if action is IntervalAction.SKIP:
             self.skip(objects=objects, result=result)
         elif action is IntervalAction.KEEP:
@@ -127,8 +147,8 @@ class IntervalImport:
         elif action is IntervalAction.REFUSE:
             self.refuse(decision=decision, result=result)
         else:
-            return self.load(start=start, decision=decision, recorded=recorded, result=result)
-        return True
+            return decision
+        return None
 
     def skip(self, *, objects: list[ObjectInfo], result: IntervalResult) -> None:
         """SKIP: the interval already holds these object generations, loaded with these settings (UNCHANGED)."""
@@ -166,13 +186,13 @@ class IntervalImport:
             "loaded in addition to the interval's rows); to keep the interval as loaded, delete the re-uploaded objects."
         )
 
-    def load(self, *, start: datetime, decision: IntervalDecision, recorded: RecordedInterval | None,
-             result: IntervalResult) -> bool:
-        """LOAD (LOADED) or ADD to a sealed interval (ADDED): load the decided objects into the raw table, publish
-        it (Incremental), record it. False when another attempt's copy won this one's (nothing recorded).
+    def plan_load(self, *, start: datetime, decision: IntervalDecision, recorded: RecordedInterval | None,
+                  result: IntervalResult) -> IntervalLoad | None:
+        """LOAD (LOADED) or ADD to a sealed interval (ADDED): plan loading the decided objects into the raw table
+        (:meth:`load_raw` runs it; :mod:`worker.interval_rounds` then publishes and records it).
 
-        An ADD whose raw table is gone is refused (FAILED) before anything is written: publishing a raw table
-        of the new rows only would replace the interval's clean rows with those.
+        An ADD whose raw table is gone is refused (FAILED, None) before anything is written: publishing a raw
+        table of the new rows only would replace the interval's clean rows with those.
         """
         spec, suffix = self.spec, result.suffix
         append = decision.action is IntervalAction.ADD
@@ -184,31 +204,25 @@ class IntervalImport:
                 f"{spec.clean_table_id}: nothing was loaded. Restore the raw table (e.g. from the clean table's rows of "
                 "this interval), or load the new files into an interval of their own."
             )
-            return True
+            return None
         plan = plan_interval_load(spec, interval_start=start, objects=decision.to_load, digest=decision.digest,
                                   previous_load=recorded.loaded_at if recorded else None, append=append,
                                   attempt_token=self.attempt_token)
         key = PendingKey(copy_job_base=plan.copy_job_base(spec=spec), staging_table_id=plan.staging_table_id,
                          append=append)
         result.files, result.bytes, result.raw_table = len(plan.objects), plan.total_bytes, plan.raw_table_id
-        with timed(self.summary.seconds, "load"):
-            loaded = self._load_raw(start=start, plan=plan, key=key, result=result)
-            if loaded is None:
-                return False
-            outcome, skipped = loaded
-        with timed(self.summary.seconds, "publish"):
-            job_ids = self._publish_and_record(start=start, plan=plan, key=key, outcome=outcome, skipped=skipped,
-                                               recorded=recorded, result=result)
-        result.status = IntervalStatus.ADDED if append else IntervalStatus.LOADED
-        result.rows, result.job_ids, result.reattached_jobs = outcome.rows, tuple(job_ids), outcome.reattached
-        return True
+        return IntervalLoad(start=start, plan=plan, key=key, recorded=recorded, result=result)
 
-    def _load_raw(self, *, start: datetime, plan: IntervalLoadPlan, key: PendingKey,
-                  result: IntervalResult) -> tuple[LoadOutcome, set[str]] | None:
-        """Run the plan's load jobs and copy (its pending load written before the copy); the outcome and the
-        names of the files it skipped, or None when another attempt's copy wrote the raw table (this attempt's
-        pending load is dropped: that attempt's says what the table holds)."""
-        spec, reporter, suffix = self.spec, self.reporter, result.suffix
+    def load_raw(self, load: IntervalLoad, *, write_pending: Callable[[PendingWrite], None]) -> None:
+        """Run the load's jobs and copy, ``write_pending`` (the pending load, durable before the copy: a group
+        commit of the round) in between; sets ``load.outcome`` and ``load.skipped``, or ``load.lost`` when another
+        attempt's copy wrote the raw table (this attempt's pending load is dropped: that attempt's says what the
+        table holds). Safe to run for several intervals at once (each its own thread).
+
+        Raises:
+            WorkerError, GoogleAPIError: the interval failed (ServiceUnreachable: the run stops).
+        """
+        spec, reporter, suffix, plan = self.spec, self.reporter, load.result.suffix, load.plan
         new_entries = [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=plan.copy_job_base(spec=spec))
                        for o in plan.objects]
         verb = "adding" if plan.append else "loading"
@@ -228,57 +242,48 @@ class IntervalImport:
         def before_copy(skipped: tuple[str, ...]) -> None:
             # the pending load says which files were skipped: a recovery must never record them as loaded
             written[:] = _with_skips(new_entries, skipped)
-            self.ledger.pending_loads.write(interval_start=start, key=key, entries=written, created_at=datetime.now(UTC))
+            write_pending(PendingWrite(interval_start=load.start, key=load.key, entries=tuple(written)))
 
         outcome = load_interval(self.bq, spec, plan, budget=self.budget, on_job_done=progress, before_copy=before_copy)
         if outcome.copied_from is not None and outcome.copied_from != plan.staging_table_id:
             # Another attempt's copy (same copy id) wrote the raw table: its pending load says what it holds.
             reporter.info(f"Interval {suffix}: another attempt's copy ({outcome.job_ids[-1]}) wrote "
                           f"{plan.raw_table_id}; recording its load instead")
-            self.ledger.pending_loads.drop(interval_start=start, key=key)
-            return None
+            self.ledger.pending_loads.drop(interval_start=load.start, key=load.key)
+            load.lost = True
+            return
+        load.outcome, load.skipped = outcome, self._skipped(load, outcome=outcome, reattached_own=not written)
+
+    def _skipped(self, load: IntervalLoad, *, outcome: LoadOutcome, reattached_own: bool) -> frozenset[str]:
+        """The files the load skipped (warned about), and the interval's schema change from the previous one."""
+        spec, reporter, suffix, start = self.spec, self.reporter, load.result.suffix, load.start
         skipped = set(outcome.skipped)
-        if not written and spec.on_bad_file is OnBadFile.skip:
+        if reattached_own and spec.on_bad_file is OnBadFile.skip:
             # this attempt reattached to its own finished copy: the pending load it wrote says what was skipped
-            found = self.ledger.pending_loads.read(start=start, end=spec.interval.next_start(start)).get(start, {}).get(key)
+            found = self.ledger.pending_loads.read(start=start, end=spec.interval.next_start(start)).get(start, {}).get(load.key)
             if found is None:
-                raise WorkerError(f"Interval {suffix}: a finished load of {plan.raw_table_id} has no pending record "
+                raise WorkerError(f"Interval {suffix}: a finished load of {load.plan.raw_table_id} has no pending record "
                                   "of the files it skipped; nothing was recorded or deleted: re-run.")
             skipped = {e.name for e in found if e.job_id == SKIPPED_JOB_ID}
-        result.skipped_files = tuple(sorted(skipped))
+        load.result.skipped_files = tuple(sorted(skipped))
         for warning in outcome.warnings:  # unloadable object names, Avro raw types kept
             reporter.warning(f"Interval {suffix}: {warning}")
         if skipped:
             reporter.warning(f"Interval {suffix}: skipped {len(skipped)} file(s) BigQuery could not read: "
                              + ", ".join(f"gs://{spec.bucket_name}/{n}" for n in sorted(skipped)[:5]))
-        result.schema_change, result.column_changes = schema_change_from_previous(
+        load.result.schema_change, load.result.column_changes = schema_change_from_previous(
             self.bq, spec, ledger=self.ledger, start=start, schema=outcome.schema, budget=self.budget)
-        return outcome, skipped
+        return frozenset(skipped)
 
-    def _publish_and_record(self, *, start: datetime, plan: IntervalLoadPlan, key: PendingKey, outcome: LoadOutcome,
-                            skipped: set[str], recorded: RecordedInterval | None, result: IntervalResult) -> list[str]:
-        """Publish the loaded raw table (Incremental), record the interval in the ledger, then drop the pending
-        load. Returns the load's job ids and the publish job's."""
-        spec, suffix = self.spec, result.suffix
-        job_ids = list(outcome.job_ids)
-        if spec.mode is SourceMode.Incremental:
-            published = publish_incremental(self.bq, spec, raw_table_id=plan.raw_table_id, interval_start=start,
-                                            raw_schema=outcome.schema, budget=self.budget)
-            job_ids.append(published.job_id)
-            if published.changes:
-                result.column_changes = (*result.column_changes, *published.changes)
-                self.reporter.warning(f"Interval {suffix}: {spec.clean_table_id} columns changed: "
-                                      + ", ".join(f"{c.column} {c.change}" for c in published.changes))
-            checkpoint("import.published")
-        by_name = plan.job_ids_by_name(outcome.job_ids)
-        loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=by_name[o.name])
-                              for o in plan.objects], tuple(skipped))
-        entries = _interval_entries(loaded, recorded, append=plan.append)
-        self.ledger.record_interval(interval_start=start, entries=entries, interval_rows=outcome.rows,
-                                    raw_table=plan.raw_table_id, loaded_at=datetime.now(UTC), digest=plan.digest)
-        checkpoint("import.recorded")
-        self.ledger.pending_loads.drop(interval_start=start, key=key)
-        return job_ids
+    def published(self, load: IntervalLoad, *, published: IncrementalPublish) -> None:
+        """Note an Incremental publish of the load: its job id, and a warning naming the clean table's column
+        changes."""
+        load.job_ids.append(published.job_id)
+        if published.changes:
+            result = load.result
+            result.column_changes = (*result.column_changes, *published.changes)
+            self.reporter.warning(f"Interval {result.suffix}: {self.spec.clean_table_id} columns changed: "
+                                  + ", ".join(f"{c.column} {c.change}" for c in published.changes))
 
     def recover_pending(self, *, start: datetime, pending: dict[PendingKey, list[LedgerEntry]],
                         recorded: RecordedInterval | None) -> IntervalStatus | None:

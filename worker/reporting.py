@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any, Protocol
 
 from worker.core import contract as c
@@ -212,6 +213,28 @@ def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
 def retention_summary_json(summary: RetentionSummary) -> dict[str, Any]:
     return {"action": "retention", "asset": summary.spec.name, "as_of": summary.as_of.isoformat(),
             **{k: v["raw_value"] for k, v in retention_metadata(summary).items()}}
+
+
+class ThreadSafeReporter:
+    """A :class:`Reporter` that forwards to another one call by call, under a lock: the intervals of a run
+    report from their own threads (:mod:`worker.interval_rounds`); each line stays whole and the wrapped
+    reporter never runs twice at once. Lines of different intervals may interleave."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter.wrapped if isinstance(reporter, ThreadSafeReporter) else reporter
+        self._lock = threading.Lock()
+
+    @property
+    def wrapped(self) -> Reporter:
+        return self._reporter
+
+    def info(self, message: str) -> None:
+        with self._lock:
+            self._reporter.info(message)
+
+    def warning(self, message: str) -> None:
+        with self._lock:
+            self._reporter.warning(message)
 
 
 class LogReporter:

@@ -7,7 +7,9 @@ fill them, :mod:`worker.reporting` turns them into Dagster metadata and check re
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -101,6 +103,13 @@ class ImportSummary:
     publish_error: str | None = None
     #: The clean table after the run; None when it does not exist (nothing published yet).
     clean_table: CleanTableState | None = None
+    #: Guards ``intervals`` and ``seconds`` (the intervals of a run are imported side by side).
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_interval(self, result: IntervalResult) -> None:
+        """Add one interval's result, keeping ``intervals`` in interval order (thread-safe)."""
+        with self.lock:
+            bisect.insort(self.intervals, result, key=lambda r: r.interval_start)
 
     def with_status(self, *statuses: IntervalStatus) -> list[IntervalResult]:
         return [r for r in self.intervals if r.status in statuses]

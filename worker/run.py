@@ -1,7 +1,8 @@
 """One worker run: import the intervals of a window, or enforce retention.
 
-This module sequences the phases of a run (list and match, read the ledger, import each interval, publish
-the Overwrite snapshot, report the failures) and of retention; what happens to one interval is
+This module sequences the phases of a run (list and match, read the ledger, import the intervals side by
+side in rounds (:mod:`worker.interval_rounds`), publish the Overwrite snapshot once every interval settled,
+report the failures) and of retention; what happens to one interval is
 :class:`worker.interval_import.IntervalImport`, the decisions live in :mod:`planning`, the I/O in
 :mod:`loading`, :mod:`publishing`, :mod:`ledger` and :mod:`retention`, the wording for Dagster in
 :mod:`reporting`, the results in :mod:`results`.
@@ -25,10 +26,11 @@ from worker.core.records import LedgerEntry, PendingKey, RecordedInterval
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec, SourceMode
 from worker.interval_import import IntervalImport, timed
+from worker.interval_rounds import import_in_rounds
 from worker.ledger import Ledger
 from worker.planning import overwrite_target, recorded_digest
 from worker.publishing import describe_clean_table, publish_overwrite, published_snapshot
-from worker.reporting import Reporter
+from worker.reporting import Reporter, ThreadSafeReporter
 from worker.results import DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
 from worker.retention import delete_planned, plan_from_services, read_bucket_retention
 
@@ -57,7 +59,9 @@ def run_import(
     """Load every interval in ``[window_start, window_end)`` and publish it.
 
     Intervals are independent: one that fails does not stop the others, and each
-    finished interval is durable (raw table, clean table, ledger). Intervals with
+    finished interval is durable (raw table, clean table, ledger). Up to
+    ``spec.max_concurrent_intervals`` intervals are imported side by side
+    (:func:`worker.interval_rounds.import_in_rounds`); with 1, one after another. Intervals with
     no files are reported as such, not treated as errors. What happens to each
     interval is decided by :func:`worker.planning.decide_interval`. The bucket is
     listed *before* the ledger is read, so a retention that seals an interval after
@@ -66,9 +70,11 @@ def run_import(
     Raises:
         WorkerError: after the whole window was processed, when any interval failed
             (the message lists each failed interval and why).
-        ServiceUnreachable: a service stayed unreachable; the run stopped at that interval.
+        ServiceUnreachable: a service stayed unreachable; the run stopped at that interval (once the
+            intervals imported beside it finished).
     """
     budget = budget or RetryBudget()
+    reporter = ThreadSafeReporter(reporter)  # the intervals of a round report from their threads
     summary = ImportSummary(spec=spec, window_start=window_start, window_end=window_end)
     starts = window_starts(spec, window_start, window_end)
     matched = _list_and_match(spec, starts=starts, gcs=gcs, summary=summary, reporter=reporter, budget=budget)
@@ -77,23 +83,19 @@ def run_import(
 
     interval_import = IntervalImport(spec=spec, bq=bq, ledger=ledger, budget=budget, reporter=reporter,
                                      attempt_token=secrets.token_hex(4), summary=summary)
-    unreachable: ServiceUnreachable | None = None
-    for position, start in enumerate(starts, 1):
-        try:
-            result = interval_import.run(start=start, objects=matched.by_interval.get(start, []),
-                                         recorded=records.get(start), pending=pending.get(start, {}))
-        except ServiceUnreachable as exc:
-            # Every later interval would wait out the same deadline: stop the window here.
-            unreachable = exc
-            break
-        summary.intervals.append(result)
-        reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
-                      + (f", {result.files} files, {result.rows} rows" if result.files else "")
-                      + (f" ({result.error})" if result.error else ""))
-    if unreachable is not None:
+    results = import_in_rounds(interval_import, starts=starts, objects=matched.by_interval, records=records,
+                               pending=pending, concurrency=spec.max_concurrent_intervals)
+    try:
+        for position, result in enumerate(results, 1):
+            summary.add_interval(result)
+            reporter.info(f"[{position}/{len(starts)}] interval {result.suffix}: {result.status}"
+                          + (f", {result.files} files, {result.rows} rows" if result.files else "")
+                          + (f" ({result.error})" if result.error else ""))
+    except ServiceUnreachable as unreachable:
+        # Every later interval would wait out the same deadline: stop the window here.
         done = len(summary.intervals)
         raise ServiceUnreachable(f"{unreachable} The run stopped at interval {done + 1} of {len(starts)} of "
-                                 f"{spec.name!r}; the {done} interval(s) before it are durable and are skipped on the re-run.")
+                                 f"{spec.name!r}; the {done} interval(s) before it are durable and are skipped on the re-run.") from None
 
     if spec.mode is SourceMode.Overwrite:
         with timed(summary.seconds, "publish"):

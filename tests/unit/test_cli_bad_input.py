@@ -68,6 +68,7 @@ BAD_INPUT: list[tuple[str, str, Any, list[str], str]] = [
      "field 'load_options.quote'"),
     ("load_options.quote", "on Parquet files", {"load_options": {"quote": "'"}}, [], "applies to CSV files, not PARQUET"),
     ("on_bad_file", "unknown mode", {"on_bad_file": "ignore"}, [], "field 'on_bad_file'"),
+    ("max_concurrent_intervals", "17", {"max_concurrent_intervals": 17}, [], "field 'max_concurrent_intervals'"),
     ("clustering_fields", "five columns", {"clustering_fields": ["a", "b", "c", "d", "e"]}, [], "field 'clustering_fields'"),
     ("require_partition_filter", "on Overwrite", {"require_partition_filter": True}, [], "field 'require_partition_filter'"),
     ("raw_table_expiration_days", "on Overwrite", {"raw_table_expiration_days": 30}, [], "only copy"),

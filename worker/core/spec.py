@@ -43,6 +43,9 @@ TIMESTAMP_GROUP = "interval_timestamp"
 
 #: Longest retention accepted: beyond it the cutoff date cannot be computed (and nobody means it).
 MAX_RETENTION_DAYS = 36_500
+#: The most intervals one run imports side by side (``max_concurrent_intervals``): each is a thread with its
+#: own BigQuery jobs in flight; more would mostly queue behind BigQuery's per-project job and DML limits.
+MAX_CONCURRENT_INTERVALS = 16
 
 
 class SpecError(ValueError):
@@ -193,6 +196,9 @@ class ImportSpec:
     raw_table_expiration_days: int | None = None
     #: A file BigQuery cannot read: fail the interval (default) or load the interval without it.
     on_bad_file: OnBadFile | str = OnBadFile.fail
+    #: How many intervals of one run are imported side by side (1 to :data:`MAX_CONCURRENT_INTERVALS`; 1: one
+    #: after another). Only the run's speed: left out of :meth:`fingerprint`, so job ids and digests ignore it.
+    max_concurrent_intervals: int = 8
 
     #: How error messages name the spec: the worker knows an "import spec"; the orchestrator's
     #: :class:`IntervalGCSAsset` overrides it with its own class name. (A class attribute, not a field.)
@@ -304,6 +310,7 @@ class ImportSpec:
         if not isinstance(self.csv_delimiter, str) or len(self.csv_delimiter) != 1:
             self._fail("csv_delimiter", f"is {self.csv_delimiter!r}", "use a single character such as ',' or '\\t'")
         self._check_reading()
+        self._check_concurrency()
         self._check_layout()
         self._check_start_date()
 
@@ -320,6 +327,13 @@ class ImportSpec:
                        "use the id of the Google Cloud project that pays for Requester Pays requests")
         if not isinstance(self.allow_empty_snapshot, bool):
             self._fail("allow_empty_snapshot", f"is {self.allow_empty_snapshot!r}", "use true or false")
+
+    def _check_concurrency(self) -> None:
+        """``max_concurrent_intervals``: a whole number from 1 to :data:`MAX_CONCURRENT_INTERVALS`."""
+        value = self.max_concurrent_intervals
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CONCURRENT_INTERVALS:
+            self._fail("max_concurrent_intervals", f"is {value!r}",
+                       f"use a whole number from 1 (one interval after another) to {MAX_CONCURRENT_INTERVALS}")
 
     def _check_start_date(self) -> None:
         """``start_date``: an ISO date, kept as text."""
@@ -428,7 +442,7 @@ class ImportSpec:
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
             if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
                          "schema_evolution", "clustering_fields", "require_partition_filter", "table_description",
-                         "raw_table_expiration_days", "on_bad_file"}
+                         "raw_table_expiration_days", "on_bad_file", "max_concurrent_intervals"}
         }
         if load_fields.get("schema"):  # descriptions document columns; they do not change what is loaded
             load_fields["schema"] = [{k: v for k, v in f.items() if k != "description"} for f in load_fields["schema"]]
