@@ -229,7 +229,8 @@ def run_retention(
         ensure_datasets(bq, spec, budget=budget)
         ledger.ensure()
         _repair_expiry(spec, bq=bq, ledger=ledger, reporter=reporter, budget=budget)
-        plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, budget=budget)
+        plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, budget=budget,
+                                  on_listing=lambda listing: reporter.info(listing.describe()))
     reporter.info(
         f"Retention for {spec.name!r}: intervals ending before {plan.cutoff.isoformat()} are past "
         f"{spec.retention_days} days; {len(plan.to_delete)} loaded objects ({plan.bytes_to_free} bytes) to delete, "
