@@ -1,20 +1,24 @@
-"""The intervals of a run side by side: groups of up to ``max_concurrent_intervals``, each in phase-synchronous
-rounds.
+"""The intervals of a run side by side, in phase-synchronous rounds, at most ``max_concurrent_intervals`` at once.
 
-A round of a group: record the pending loads that reached a raw table without their ledger write (per
-interval, as :meth:`~worker.interval_import.IntervalImport.recover_pending` always did); decide every interval
-(pure) and do the non-load actions (skip, keep, refuse, no files); run the loads' jobs in one thread per
-interval, their pending loads written by ONE :meth:`~worker.ledger.PendingLoads.write_many` before any of
-their copies (a :class:`~worker.group_commit.GroupCommit`), then their copies; then ONE Incremental
-:func:`~worker.publishing.publish_incremental_many`, ONE :meth:`~worker.ledger.Ledger.record_intervals` and
-ONE :meth:`~worker.ledger.PendingLoads.drop_many`. An interval whose copy lost to another attempt's (same copy
-id) is decided again in the next round (at most :data:`MAX_INTERVAL_ROUNDS`). With a group of one interval
-this is exactly the sequence of one interval after another.
+A round: record the pending loads that reached a raw table without their ledger write (per interval, as
+:meth:`~worker.interval_import.IntervalImport.recover_pending` always did); decide every interval (pure) and do
+the non-load actions (skip, keep, refuse, no files); run the loads' jobs in a pool of ``max_concurrent_intervals``
+threads, in waves of that many: a wave's pending loads are written by ONE
+:meth:`~worker.ledger.PendingLoads.write_many` before any of its copies (a :class:`~worker.group_commit.GroupCommit`),
+then its copies run while the next wave loads; once every load of the round is copied, ONE Incremental
+:func:`~worker.publishing.publish_incremental_many`, ONE :meth:`~worker.ledger.Ledger.record_intervals` and ONE
+:meth:`~worker.ledger.PendingLoads.drop_many` for the whole round. So DML statements grow with waves and rounds,
+not with intervals (20 fresh intervals at the default 8: 3 pending writes + 3). An interval whose copy lost to
+another attempt's (same copy id) is decided again in the next round (at most :data:`MAX_INTERVAL_ROUNDS`).
+With one interval this is exactly the sequence of one interval after another.
 
 A failing interval never fails the others: its result is FAILED with the error; a batch call that raises is
 repeated one interval at a time, so only the intervals whose own call fails are FAILED.
-:class:`ServiceUnreachable` stops the run once the group's in-flight intervals finished: the results before
-the first interval it stopped are yielded, then it is raised.
+:class:`ServiceUnreachable` stops the run: loads not yet started are not started, the in-flight ones finish,
+the results before the first interval it stopped are yielded, then it is raised.
+
+A wave's threads all start before any of them can wait on its group commit: the pool runs submissions in
+order, and the wave before it never waits on a later one, so its threads end and free their places.
 """
 
 from __future__ import annotations
@@ -52,23 +56,22 @@ def import_in_rounds(importer: IntervalImport, *, starts: Sequence[datetime],
                      objects: dict[datetime, list[ObjectInfo]], records: dict[datetime, RecordedInterval],
                      pending: dict[datetime, dict[PendingKey, list[LedgerEntry]]],
                      concurrency: int) -> Iterator[IntervalResult]:
-    """Import ``starts`` in groups of ``concurrency`` (see the module docstring); yield each interval's result in
-    interval order, a group's once all of its intervals are done.
+    """Import ``starts``, at most ``concurrency`` at once (see the module docstring); yield each interval's
+    result in interval order once all are done.
 
     Raises:
         ServiceUnreachable: a service stayed unreachable; the results before the first interval it stopped
-            were yielded (the group's other intervals finished: each is durable, or FAILED).
+            were yielded (the in-flight intervals finished: each is durable, or FAILED).
     """
-    for first in range(0, len(starts), concurrency):
-        group = [_Interval(start=s, objects=objects.get(s, []), recorded=records.get(s), pending=pending.get(s, {}),
+    intervals = [_Interval(start=s, objects=objects.get(s, []), recorded=records.get(s), pending=pending.get(s, {}),
                            result=IntervalResult(interval_start=s, status=IntervalStatus.NO_FILES,
                                                  suffix=importer.spec.interval.table_suffix(s)))
-                 for s in starts[first:first + concurrency]]
-        _Rounds(importer=importer, intervals=group).run()
-        for interval in group:
-            if interval.unreachable is not None:
-                raise interval.unreachable
-            yield interval.result
+                 for s in starts]
+    _Rounds(importer=importer, intervals=intervals, concurrency=concurrency).run()
+    for interval in intervals:
+        if interval.unreachable is not None:
+            raise interval.unreachable
+        yield interval.result
 
 
 @dataclass
@@ -89,10 +92,11 @@ class _Interval:
 
 @dataclass
 class _Rounds:
-    """The rounds of one group of intervals (at most ``max_concurrent_intervals``)."""
+    """The rounds of a run's intervals, at most ``concurrency`` loading at once."""
 
     importer: IntervalImport
     intervals: list[_Interval]
+    concurrency: int = 1
 
     def run(self) -> None:
         """Round after round until every interval is done (or the run must stop); an interval still deciding
@@ -175,22 +179,32 @@ class _Rounds:
         return loads
 
     def _load(self, loads: list[IntervalLoad]) -> None:
-        """Each load's jobs and copy, side by side (one thread each; a single load runs in this thread), the
-        round's pending loads written by one group commit before any copy."""
-        group: GroupCommit[PendingWrite] = GroupCommit(members=len(loads), commit=self._write_pending)
-        members = [group.member() for _ in loads]
+        """Each load's jobs and copy, side by side in a pool of ``concurrency`` threads (a single load runs in this
+        thread), in waves of ``concurrency``: a wave's pending loads are written by one group commit before any
+        of its copies."""
         with timed(self.importer.summary.seconds, "load"):
             if len(loads) == 1:
-                self._load_one(loads[0], members[0])
+                group: GroupCommit[PendingWrite] = GroupCommit(members=1, commit=self._write_pending)
+                self._load_one(loads[0], group.member())
                 return
-            with ThreadPoolExecutor(max_workers=len(loads), thread_name_prefix="interval") as pool:
-                futures = [pool.submit(self._load_one, load, member) for load, member in zip(loads, members, strict=True)]
+            workers = max(1, min(self.concurrency, len(loads)))
+            futures = []
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="interval") as pool:
+                for first in range(0, len(loads), workers):
+                    wave = loads[first:first + workers]
+                    group = GroupCommit(members=len(wave), commit=self._write_pending)
+                    futures += [pool.submit(self._load_one, load, group.member()) for load in wave]
             for future in futures:
                 future.result()  # re-raises what no interval handler caught (a bug, a test's simulated crash)
 
     def _load_one(self, load: IntervalLoad, member: Member[PendingWrite]) -> None:
-        """One interval's load (in its thread): it leaves the group commit when it ends without joining it."""
+        """One interval's load (in its thread): it leaves the group commit when it ends without joining it; once
+        the run must stop (a service unreachable), a load not yet started is not started."""
         with member:
+            stop = self._stopping()
+            if stop is not None:
+                self._of(load).unreachable = stop
+                return
             self._attempt(self._of(load), lambda: self.importer.load_raw(load, write_pending=member.join))
 
     def _write_pending(self, writes: Sequence[PendingWrite]) -> list[BaseException | None]:
