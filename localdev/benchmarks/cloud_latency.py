@@ -91,26 +91,31 @@ class LatencyRig:
         self.bench = bench
         self.proxy = ConformanceProxy(bigquery_upstream=bench.svc.emulator_bigquery_endpoint,
                                       storage_upstream=bench.svc.emulator_gcs_endpoint, gcs_root=bench.svc.gcs_root)
-        self.counter = CountingProxy("http://unset", keep_bodies=1_000_000)
+        self._counter: CountingProxy | None = None
 
     @contextmanager
     def running(self) -> Iterator[LatencyRig]:
+        """Both proxies serving for the block (the counting proxy is made here: it binds its port when made)."""
         self.proxy.start()
         try:
-            self.counter = CountingProxy(self.proxy.endpoint, keep_bodies=1_000_000)
-            with self.counter:
+            with CountingProxy(self.proxy.endpoint, keep_bodies=1_000_000) as counter:
+                self._counter = counter
                 yield self
         finally:
+            self._counter = None
             self.proxy.stop()
 
     @property
-    def env(self) -> dict[str, str]:
-        return proxied_env(self.bench, gcs_endpoint=self.counter.endpoint, bigquery_endpoint=self.counter.endpoint)
+    def counter(self) -> CountingProxy:
+        if self._counter is None:
+            raise RuntimeError("the latency rig is not running: use `with rig.running():`")
+        return self._counter
 
     def worker(self, *args: str) -> WorkerRun:
         """``python -m worker ARGS`` through both proxies; its wall seconds and the requests it sent."""
+        env = proxied_env(self.bench, gcs_endpoint=self.counter.endpoint, bigquery_endpoint=self.counter.endpoint)
         self.counter.take()
-        run = run_measured([sys.executable, "-m", "worker", *args], env=self.env)
+        run = run_measured([sys.executable, "-m", "worker", *args], env=env)
         return WorkerRun(seconds=run.seconds, requests=self.counter.take(), stdout=run.stdout)
 
     def import_window(self, spec_path: Path, start: datetime, days: int) -> WorkerRun:
