@@ -121,7 +121,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def run_local_services(
     *, workdir: Path | None = None, project_id: str = PROJECT_ID, gcs_server: str = "gcp-storage-emulator",
-    conformance: bool = False,
+    conformance: bool = False, latency_seconds: float = 0.0,
 ) -> Iterator[LocalServices]:
     """Start a GCS emulator and bqemulator; stop both on exit.
 
@@ -131,9 +131,14 @@ def run_local_services(
     the conformance proxy (:mod:`localdev.conformance`), which answers as Google Cloud does where the
     emulators are lenient; the tests run with it on. Either way ``gcs_root`` holds every object as a
     plain file at ``gcs_root/BUCKET/NAME``, which bqemulator reads for ``gs://`` loads.
+    ``latency_seconds`` starts the proxy in latency mode (every GCS and BigQuery response held that
+    long; ``services.conformance.set_latency`` changes it at run time).
 
-    Raises RuntimeError with the emulator's log tail when either fails to start.
+    Raises RuntimeError with the emulator's log tail when either fails to start, and ValueError for a
+    latency without the conformance proxy (only the proxy holds responses).
     """
+    if latency_seconds and not conformance:
+        raise ValueError(f"latency_seconds={latency_seconds} needs conformance=True: the conformance proxy holds the responses")
     owned = workdir is None
     root = Path(tempfile.mkdtemp(prefix="gcs-import-emulators-")) if owned else Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
@@ -174,7 +179,8 @@ def run_local_services(
             return
         from localdev.conformance import ConformanceProxy
 
-        proxy = ConformanceProxy(bigquery_upstream=bq_endpoint, storage_upstream=gcs_endpoint, gcs_root=objects_root)
+        proxy = ConformanceProxy(bigquery_upstream=bq_endpoint, storage_upstream=gcs_endpoint, gcs_root=objects_root,
+                                 latency_seconds=latency_seconds)
         proxy.start()
         try:
             yield LocalServices(project_id=project_id, gcs_endpoint=proxy.endpoint, bigquery_endpoint=proxy.endpoint,

@@ -6,6 +6,12 @@ on the host network, a soak's killed worker) goes through it: ``STORAGE_EMULATOR
 ``BIGQUERY_EMULATOR_HOST`` both point at :attr:`ConformanceProxy.endpoint`, and the path tells the two
 services apart. Each rule (``localdev/conformance/rules/``) is one documented behaviour with its link;
 a test turns one off with :meth:`ConformanceProxy.disabled` only when it tests that rule's absence.
+
+Latency mode (the benchmarks' stand-in for the cloud's round trips): with ``latency_seconds`` set
+(at construction, or at run time with :meth:`ConformanceProxy.set_latency`), every GCS and BigQuery
+response is held that long before it is sent. Only the thread answering that request waits (the
+server starts a thread per connection), so concurrent requests overlap their waits as they would on
+Google Cloud. Token refreshes (``Service.AUTH``) are not held.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterator
@@ -50,7 +57,7 @@ class ConformanceProxy:
     """Start with :meth:`start` (a daemon thread serving on a free loopback port), stop with :meth:`stop`."""
 
     def __init__(self, *, bigquery_upstream: str, storage_upstream: str, gcs_root: Path | None = None,
-                 rules: list[Rule] | None = None) -> None:
+                 rules: list[Rule] | None = None, latency_seconds: float = 0.0) -> None:
         self.world = World(clock=Clock(), upstream=Upstream(bigquery_upstream, storage_upstream, gcs_root))
         self.rules: dict[str, Rule] = {rule.name: rule for rule in (rules if rules is not None else all_rules())}
         self._off: Counter[str] = Counter()
@@ -59,6 +66,8 @@ class ConformanceProxy:
         self._recorders: list[list[Recorded]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._latency = 0.0
+        self.set_latency(latency_seconds)
 
     # --- lifecycle -----------------------------------------------------------------------------
     @property
@@ -100,6 +109,30 @@ class ConformanceProxy:
         finally:
             with self._lock:
                 self._off.subtract(names)
+
+    @property
+    def latency_seconds(self) -> float:
+        """How long every GCS and BigQuery response is held before it is sent (0: not held)."""
+        return self._latency
+
+    def set_latency(self, seconds: float) -> None:
+        """Hold every later GCS and BigQuery response ``seconds`` before sending it (0 turns latency mode off).
+
+        Requests already waiting keep the hold they started with. Raises ValueError for a negative value.
+        """
+        if seconds < 0:
+            raise ValueError(f"latency_seconds must be 0 or more, not {seconds!r}")
+        self._latency = float(seconds)
+
+    @contextlib.contextmanager
+    def latency(self, seconds: float) -> Iterator[None]:
+        """Latency mode at ``seconds`` for the block; the previous setting afterwards."""
+        before = self._latency
+        self.set_latency(seconds)
+        try:
+            yield
+        finally:
+            self.set_latency(before)
 
     def advance_clock(self, delta: timedelta) -> None:
         """Move the proxy's clock (expiries, rate windows) forward by ``delta``."""
@@ -274,6 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a rule's bug must show as a loud 500 (and a traceback), not a hung client
             traceback.print_exc()
             reply = bigquery_error(500, "proxyError", f"conformance proxy failed: {type(exc).__name__}: {exc}")
+        hold = self.owner.latency_seconds if exchange.service is not Service.AUTH else 0.0
+        if hold > 0:  # latency mode: only this request's thread waits
+            time.sleep(hold)
         if reply is None:
             self.close_connection = True
             with contextlib.suppress(OSError):

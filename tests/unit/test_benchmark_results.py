@@ -10,6 +10,15 @@ import pytest
 
 from localdev.benchmarks.bigquery_writes import JobCounts, count_jobs
 from localdev.benchmarks.http_counting import Request
+from localdev.benchmarks.results import (
+    ENFORCED_IN_QUICK,
+    Figure,
+    GoalIs,
+    ModuleRun,
+    enforced,
+    missed_goals,
+    write_results,
+)
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "results.json"
 REQUIRED = {
@@ -77,3 +86,54 @@ def test_jobs_are_classified_and_writes_counted_per_destination_table():
     assert counts.table_writes["p.raw.staging"] == 3 and counts.dropped_tables == {"p.raw.staging"}
     # the dropped staging table's 3 loads do not add up across interval loads: the raw table's 1 does
     assert counts.busiest_table_writes == 1
+
+
+def _figure(figure_id: str, value: float, goal: float | None = None) -> Figure:
+    return Figure(id=figure_id, value=value, unit="x", how="h", goal=goal, goal_is=GoalIs.MAX if goal is not None else None)
+
+
+def test_a_missed_goal_fails_a_full_run_and_in_quick_mode_only_the_quick_goals():
+    quick_goal = sorted(ENFORCED_IN_QUICK)[0]
+    figures = [_figure("other_ratio", 2.0, goal=1.5), _figure(quick_goal, 9, goal=2), _figure("no_goal", 5)]
+    assert [f.id for f in missed_goals(figures, quick=False)] == ["other_ratio", quick_goal]
+    assert [f.id for f in missed_goals(figures, quick=True)] == [quick_goal]
+    assert not enforced(figures[0], quick=True) and enforced(figures[0], quick=False)
+    assert missed_goals([_figure(quick_goal, 2, goal=2)], quick=True) == []
+
+
+def test_the_quick_goals_are_the_issues_quick_sizes():
+    quick_goals = {"range_run_wall_ratio_5_vs_1_interval_at_0_5s_latency", "dml_statements_per_range_of_5_intervals",
+                   "import_list_requests_10000_objects_one_interval", "retention_list_requests_10000_objects_one_interval"}
+    assert set(ENFORCED_IN_QUICK) == quick_goals
+
+
+def test_a_merged_run_replaces_the_modules_it_ran_and_keeps_the_others(tmp_path):
+    write_results([_figure("a1", 1), _figure("a2", 2), _figure("b1", 3)], out_dir=tmp_path, quick=False, notes=["whole run"],
+                  runs={"a": ModuleRun(commit="c1", seconds=1, figures=["a1", "a2"], notes=["a's note"]),
+                        "b": ModuleRun(commit="c1", seconds=1, figures=["b1"], notes=["b's note"])})
+    json_path, md_path = write_results(
+        [_figure("a1", 10), _figure("a3", 30)], out_dir=tmp_path, quick=False, notes=["partial run"],
+        runs={"a": ModuleRun(commit="c2", seconds=1, figures=["a1", "a3"], notes=["a's new note"])},
+        merge_into=tmp_path / "results.json")
+    merged = json.loads(json_path.read_text())
+    assert [(f["id"], f["value"]) for f in merged["figures"]] == [("a1", 10), ("b1", 3), ("a3", 30)]  # a2 is gone with a's old run
+    assert merged["modules"]["a"]["commit"] == "c2" and merged["modules"]["b"]["commit"] == "c1"
+    assert merged["commit"] == "c1+c2" and merged["mode"] == "full"
+    text = md_path.read_text()
+    assert "b's note" in text and "a's new note" in text and "a's note" not in text and "partial run" not in text
+    with pytest.raises(ValueError, match="full mode figures"):
+        write_results([_figure("a1", 1)], out_dir=tmp_path, quick=True, notes=[], merge_into=json_path)
+
+
+def test_a_results_file_without_modules_merges_as_one_earlier_run(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"commit": "old", "machine": "m", "mode": "full", "figures": [
+        {"id": "x", "value": 1, "unit": "u", "goal": 2, "goal_is": "max", "how": "h"},
+        {"id": "y", "value": 1, "unit": "u", "goal": None, "goal_is": None, "how": "h"}]}))
+    (tmp_path / "results.md").write_text("# r\n\n## Notes\n\n- kept note\n- The whole run took 9 s.\n")
+    json_path, md_path = write_results([_figure("y", 5)], out_dir=tmp_path, quick=False, notes=[],
+                                       runs={"n": ModuleRun(commit="new", seconds=1, figures=["y"], notes=[])},
+                                       merge_into=tmp_path / "results.json")
+    merged = json.loads(json_path.read_text())
+    assert [(f["id"], f["value"], f["goal"]) for f in merged["figures"]] == [("x", 1, 2), ("y", 5, None)]
+    assert merged["modules"]["earlier run"]["figures"] == ["x"]
+    assert "kept note" in md_path.read_text() and "9 s" not in md_path.read_text()
