@@ -255,7 +255,7 @@ class IntervalImport:
         load.outcome, load.skipped = outcome, self._skipped(load, outcome=outcome, reattached_own=not written)
 
     def _skipped(self, load: IntervalLoad, *, outcome: LoadOutcome, reattached_own: bool) -> frozenset[str]:
-        """The files the load skipped (warned about), and the interval's schema change from the previous one."""
+        """The files the load skipped (warned about)."""
         spec, reporter, suffix, start = self.spec, self.reporter, load.result.suffix, load.start
         skipped = set(outcome.skipped)
         if reattached_own and spec.on_bad_file is OnBadFile.skip:
@@ -271,9 +271,22 @@ class IntervalImport:
         if skipped:
             reporter.warning(f"Interval {suffix}: skipped {len(skipped)} file(s) BigQuery could not read: "
                              + ", ".join(f"gs://{spec.bucket_name}/{n}" for n in sorted(skipped)[:5]))
-        load.result.schema_change, load.result.column_changes = schema_change_from_previous(
-            self.bq, spec, ledger=self.ledger, start=start, schema=outcome.schema, budget=self.budget)
         return frozenset(skipped)
+
+    def compare_schemas(self, loads: list[IntervalLoad]) -> None:
+        """Each copied load's columns against the interval loaded before it (the ``schema_unchanged`` check): the
+        newest of the ledger's intervals (read once) and this round's loads before it, whose columns are known."""
+        copied = sorted((load for load in loads if load.outcome is not None), key=lambda load: load.start)
+        if not copied:
+            return
+        recorded = self.ledger.loaded_intervals()
+        this_round = {load.start: tuple(load.outcome.schema) for load in copied if load.outcome is not None}
+        for load in copied:
+            assert load.outcome is not None  # nosec B101 # type narrowing: filtered above
+            previous = max((s for s in [*recorded, *this_round] if s < load.start), default=None)
+            load.result.schema_change, load.result.column_changes = schema_change_from_previous(
+                self.bq, self.spec, previous=previous, schema=load.outcome.schema, budget=self.budget,
+                previous_schema=this_round.get(previous) if previous is not None else None)
 
     def published(self, load: IntervalLoad, *, published: IncrementalPublish) -> None:
         """Note an Incremental publish of the load: its job id, and a warning naming the clean table's column

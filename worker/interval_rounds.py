@@ -221,6 +221,11 @@ class _Rounds:
             return
         importer = self.importer
         ledger = importer.ledger
+        # the schema_unchanged comparison, once the round's loads are all copied (one ledger read for the round)
+        self._attempt_all([self._of(load) for load in loads], lambda: importer.compare_schemas(loads))
+        loads = [load for load in loads if not self._of(load).done]  # a failed comparison fails its intervals
+        if not loads:
+            return
         with timed(importer.summary.seconds, "publish"):
             if importer.spec.mode is SourceMode.Incremental:
                 loads = self._publish(loads)

@@ -11,7 +11,6 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -19,9 +18,6 @@ from google.cloud import bigquery
 from worker.core.errors import WorkerError
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec, SchemaEvolution
-
-if TYPE_CHECKING:  # worker.ledger imports this module (its upgrade widens the ledger with widen_table)
-    from worker.ledger import Ledger
 
 
 class ColumnChangeKind(enum.StrEnum):
@@ -214,18 +210,21 @@ def diff_columns(before: Sequence[Column], after: Sequence[Column]) -> tuple[Col
     return tuple(out)
 
 
-def schema_change_from_previous(bq: bigquery.Client, spec: ImportSpec, *, ledger: Ledger, start: datetime,
+def schema_change_from_previous(bq: bigquery.Client, spec: ImportSpec, *, previous: datetime | None,
                                 schema: tuple[bigquery.SchemaField, ...], budget: RetryBudget,
+                                previous_schema: Sequence[bigquery.SchemaField] | None = None,
                                 ) -> tuple[str | None, tuple[ColumnChange, ...]]:
-    """How this interval's columns differ from the previous loaded interval's: ``(summary line, changes)``,
-    ``(None, ())`` when they match or there is no previous interval."""
-    previous = ledger.previous_interval(start)
+    """How this interval's columns differ from those of the interval loaded before it (``previous``, whose raw
+    table is read unless ``previous_schema`` is given): ``(summary line, changes)``, ``(None, ())`` when they
+    match or there is no previous interval."""
     if previous is None:
         return None, ()
-    try:
-        before = bq.get_table(spec.raw_table_id(previous), retry=budget.retry, timeout=budget.request_timeout).schema
-    except gexc.NotFound:  # the previous raw table was dropped by someone: nothing to compare
-        return None, ()
+    before = previous_schema
+    if before is None:
+        try:
+            before = bq.get_table(spec.raw_table_id(previous), retry=budget.retry, timeout=budget.request_timeout).schema
+        except gexc.NotFound:  # the previous raw table was dropped by someone: nothing to compare
+            return None, ()
     old = [(f.name, f.field_type, f.mode) for f in before]
     new = [(f.name, f.field_type, f.mode) for f in schema]
     if old == new:
