@@ -17,6 +17,7 @@ from google.cloud import bigquery
 from worker.core.errors import WorkerError, explain_bigquery_error
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
+from worker.side_by_side import side_by_side
 from worker.table_expiry import repair
 
 
@@ -34,24 +35,29 @@ def ensure_datasets(client: bigquery.Client, spec: ImportSpec, *, budget: RetryB
         WorkerError: the dataset exists in another location than ``spec.location`` (naming both),
             or BigQuery refused (naming the dataset and the grant).
     """
-    for dataset_name in dict.fromkeys((spec.raw_dataset_name, spec.clean_dataset_name)):
-        dataset_id = f"{spec.project_id}.{dataset_name}"
+    names = dict.fromkeys((spec.raw_dataset_name, spec.clean_dataset_name))
+    side_by_side(*(lambda name=name: _ensure_dataset(client, spec, f"{spec.project_id}.{name}", budget=budget)
+                   for name in names))
+
+
+def _ensure_dataset(client: bigquery.Client, spec: ImportSpec, dataset_id: str, *, budget: RetryBudget) -> None:
+    """One dataset of :func:`ensure_datasets`: read, created when missing, its location checked."""
+    try:
         try:
-            try:
-                existing = client.get_dataset(dataset_id, retry=budget.retry, timeout=budget.request_timeout)
-            except gexc.NotFound:
-                dataset = bigquery.Dataset(dataset_id)
-                dataset.location = spec.location
-                client.create_dataset(dataset, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
-                continue
-        except gexc.GoogleAPIError as exc:
-            raise explain_bigquery_error(exc, table=dataset_id, action="reading or creating the dataset") from exc
-        if existing.location and existing.location.lower() != spec.location.lower():
-            raise WorkerError(
-                f"BigQuery dataset {dataset_id} is in location {existing.location!r} but the spec of {spec.name!r} "
-                f"says location {spec.location!r}: set location to {existing.location!r} (load jobs must run where "
-                "the dataset is), or use another dataset."
-            )
+            existing = client.get_dataset(dataset_id, retry=budget.retry, timeout=budget.request_timeout)
+        except gexc.NotFound:
+            dataset = bigquery.Dataset(dataset_id)
+            dataset.location = spec.location
+            client.create_dataset(dataset, exists_ok=True, retry=budget.retry, timeout=budget.request_timeout)
+            return
+    except gexc.GoogleAPIError as exc:
+        raise explain_bigquery_error(exc, table=dataset_id, action="reading or creating the dataset") from exc
+    if existing.location and existing.location.lower() != spec.location.lower():
+        raise WorkerError(
+            f"BigQuery dataset {dataset_id} is in location {existing.location!r} but the spec of {spec.name!r} "
+            f"says location {spec.location!r}: set location to {existing.location!r} (load jobs must run where "
+            "the dataset is), or use another dataset."
+        )
 
 
 def repair_table_expiry(client: bigquery.Client, spec: ImportSpec, *, budget: RetryBudget) -> list[str]:

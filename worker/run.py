@@ -11,6 +11,7 @@ report the failures) and of retention; what happens to one interval is
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from google.cloud import bigquery, storage
@@ -33,6 +34,7 @@ from worker.publishing import describe_clean_table, publish_overwrite, published
 from worker.reporting import Reporter, ThreadSafeReporter
 from worker.results import DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
 from worker.retention import delete_planned, plan_from_services, read_bucket_retention
+from worker.side_by_side import side_by_side
 
 
 def _repair_expiry(spec: ImportSpec, *, bq: bigquery.Client, ledger: Ledger, reporter: Reporter,
@@ -77,9 +79,13 @@ def run_import(
     reporter = ThreadSafeReporter(reporter)  # the intervals of a round report from their threads
     summary = ImportSummary(spec=spec, window_start=window_start, window_end=window_end)
     starts = window_starts(spec, window_start, window_end)
-    matched = _list_and_match(spec, starts=starts, gcs=gcs, summary=summary, reporter=reporter, budget=budget)
+    # BigQuery's setup runs while the bucket is listed; the ledger is read only after the listing
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup") as setup:
+        prepared = setup.submit(_prepare_bigquery, spec, bq=bq, reporter=reporter, budget=budget)
+        matched = _list_and_match(spec, starts=starts, gcs=gcs, summary=summary, reporter=reporter, budget=budget)
     with timed(summary.seconds, "load"):
-        ledger, records, pending = _read_ledger(spec, starts=starts, bq=bq, reporter=reporter, budget=budget)
+        ledger = prepared.result()
+        records, pending = _read_ledger(ledger, starts=starts)
 
     interval_import = IntervalImport(spec=spec, bq=bq, ledger=ledger, budget=budget, reporter=reporter,
                                      attempt_token=secrets.token_hex(4), summary=summary)
@@ -139,22 +145,27 @@ def _list_and_match(spec: ImportSpec, *, starts: list[datetime], gcs: storage.Cl
     return matched
 
 
-def _read_ledger(spec: ImportSpec, *, starts: list[datetime], bq: bigquery.Client, reporter: Reporter,
-                 budget: RetryBudget) -> tuple[Ledger, dict[datetime, RecordedInterval],
-                                               dict[datetime, dict[PendingKey, list[LedgerEntry]]]]:
-    """Ensure the datasets and the ledger (repairing inherited expiries), then read the window's records and
-    pending loads."""
+def _prepare_bigquery(spec: ImportSpec, *, bq: bigquery.Client, reporter: Reporter, budget: RetryBudget) -> Ledger:
+    """Ensure the datasets, then the ledger's tables beside the expiry repairs of the raw and clean tables
+    (different tables: side by side); the ledger."""
     ensure_datasets(bq, spec, budget=budget)
     ledger = Ledger(bq, spec, budget=budget)
-    ledger.ensure()
-    _repair_expiry(spec, bq=bq, ledger=ledger, reporter=reporter, budget=budget)
+    _, repaired = side_by_side(ledger.ensure, lambda: repair_table_expiry(bq, spec, budget=budget))
+    for note in [*ledger.expiry_repaired, *repaired]:
+        reporter.warning(note)
     if not ledger.partitioned:
         reporter.warning(f"{ledger.table_id} is unpartitioned (written by an earlier release): it works, but "
                          "concurrent imports conflict more often; migrate it with `python -m worker migrate-ledger`")
-    end = spec.interval.next_start(starts[-1])
-    records = ledger.recorded_intervals(start=starts[0], end=end)
-    pending = ledger.pending_loads.read(start=starts[0], end=end)
-    return ledger, records, pending
+    return ledger
+
+
+def _read_ledger(ledger: Ledger, *, starts: list[datetime]) -> tuple[dict[datetime, RecordedInterval],
+                                                                     dict[datetime, dict[PendingKey, list[LedgerEntry]]]]:
+    """The window's ledger records and pending loads (two reads, side by side)."""
+    start, end = starts[0], ledger.spec.interval.next_start(starts[-1])
+    records, pending = side_by_side(lambda: ledger.recorded_intervals(start=start, end=end),
+                                    lambda: ledger.pending_loads.read(start=start, end=end))
+    return records, pending
 
 
 def _raise_failures(spec: ImportSpec, *, summary: ImportSummary, intervals: int) -> None:

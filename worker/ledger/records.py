@@ -41,6 +41,7 @@ from worker.ledger.entries import (
 )
 from worker.ledger.pending import PENDING_SCHEMA, PendingLoads
 from worker.schema_changes import widen_table
+from worker.side_by_side import side_by_side
 from worker.sql import quote_table
 from worker.table_expiry import NEVER_PARTITION_MS, repair, settle
 
@@ -138,12 +139,9 @@ class Ledger:
         :func:`worker.ledger.migration.migrate_to_partitioned` (``python -m worker migrate-ledger``) converts it.
         """
         try:
-            pending, _ = self._get_or_create(
-                self._pending_id, lambda: bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)))
-            have_pending = {f.name for f in pending.schema}
-            self._upgrade(self._pending_id, [f for f in PENDING_SCHEMA if f.name not in have_pending],
-                          what="the pending loads")
-            table, created = self._get_or_create(self._table_id, lambda: new_ledger_table(self._table_id))
+            # two tables: read (or created) side by side
+            _, (table, created) = side_by_side(
+                self._ensure_pending, lambda: self._get_or_create(self._table_id, lambda: new_ledger_table(self._table_id)))
             if created:
                 return
         except gexc.GoogleAPIError as exc:
@@ -151,6 +149,14 @@ class Ledger:
         self.partitioned = table.time_partitioning is not None
         have = {f.name for f in table.schema}
         self._upgrade(self._table_id, [f for f in LEDGER_SCHEMA if f.name not in have], what="the load ledger")
+
+    def _ensure_pending(self) -> None:
+        """The pending-load table, read or created, with the columns an earlier release's lacks added."""
+        pending, _ = self._get_or_create(
+            self._pending_id, lambda: bigquery.Table(self._pending_id, schema=list(PENDING_SCHEMA)))
+        have_pending = {f.name for f in pending.schema}
+        self._upgrade(self._pending_id, [f for f in PENDING_SCHEMA if f.name not in have_pending],
+                      what="the pending loads")
 
     def _get_or_create(self, table_id: str, new: Callable[[], bigquery.Table]) -> tuple[bigquery.Table, bool]:
         """The table, read (an inherited expiry repaired: :meth:`_never_expire`) or created (without expiry),
