@@ -10,7 +10,7 @@ then its copies run while the next wave loads; once every load of the round is c
 :meth:`~worker.ledger.PendingLoads.drop_many` for the whole round. So DML statements grow with waves and rounds,
 not with intervals (20 fresh intervals at the default 8: 3 pending writes + 3). An interval whose copy lost to
 another attempt's (same copy id) is decided again in the next round (at most :data:`MAX_INTERVAL_ROUNDS`).
-With one interval this is exactly the sequence of one interval after another.
+With ``max_concurrent_intervals`` 1 each interval is its own group of rounds: exactly one interval after another.
 
 A failing interval never fails the others: its result is FAILED with the error; a batch call that raises is
 repeated one interval at a time, so only the intervals whose own call fails are FAILED.
@@ -63,15 +63,19 @@ def import_in_rounds(importer: IntervalImport, *, starts: Sequence[datetime],
         ServiceUnreachable: a service stayed unreachable; the results before the first interval it stopped
             were yielded (the in-flight intervals finished: each is durable, or FAILED).
     """
-    intervals = [_Interval(start=s, objects=objects.get(s, []), recorded=records.get(s), pending=pending.get(s, {}),
-                           result=IntervalResult(interval_start=s, status=IntervalStatus.NO_FILES,
-                                                 suffix=importer.spec.interval.table_suffix(s)))
-                 for s in starts]
-    _Rounds(importer=importer, intervals=intervals, concurrency=concurrency).run()
-    for interval in intervals:
-        if interval.unreachable is not None:
-            raise interval.unreachable
-        yield interval.result
+    # With 1, each interval is its own group: exactly one interval after another (recorded before the next).
+    groups = [list(starts)] if concurrency > 1 else [[start] for start in starts]
+    for group in groups:
+        intervals = [_Interval(start=s, objects=objects.get(s, []), recorded=records.get(s),
+                               pending=pending.get(s, {}),
+                               result=IntervalResult(interval_start=s, status=IntervalStatus.NO_FILES,
+                                                     suffix=importer.spec.interval.table_suffix(s)))
+                     for s in group]
+        _Rounds(importer=importer, intervals=intervals, concurrency=concurrency).run()
+        for interval in intervals:
+            if interval.unreachable is not None:
+                raise interval.unreachable
+            yield interval.result
 
 
 @dataclass
