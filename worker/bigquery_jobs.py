@@ -1,10 +1,10 @@
 """Deterministic BigQuery job ids: reattach to a job that already ran instead of running it twice.
 
-A job id is ``{base}_a{attempt}``. For each attempt in order: a job that succeeded
-is reused (a retried worker does not load twice); a job still running is waited
-on; a job that failed is history, so the next attempt id is tried; an unused id
-starts a new job. BigQuery answers 409 to a reused id, which makes this safe
-under concurrent workers too.
+A job id is ``{base}_a{attempt}``. For each attempt in order the job is inserted; BigQuery answers 409
+to an id that exists, and that job is read (``jobs.get``): one that succeeded is reused (a retried worker
+does not load twice); one still running is waited on; one that failed is history, so the next attempt
+id is tried. An unused id starts a new job (no lookup first: the insert is the lookup). The 409 makes
+this safe under concurrent workers too.
 
 Real BigQuery answers that the emulator does not (https://cloud.google.com/bigquery/docs/error-messages):
 
@@ -68,18 +68,13 @@ def run_or_reattach(client: bigquery.Client, base: str, start: Callable[[str], J
     attempt = 0
     while attempt < MAX_ATTEMPTS:
         job_id = f"{base}_a{attempt}"
-        job = _lookup(client, job_id, budget=budget)
-        if job is not None:
-            if not _finished_ok(job, budget=budget) or not reuse_succeeded:
-                attempt += 1
-                continue
-            return job, True
         try:
-            job = start(job_id)
+            job = start(job_id)  # inserted first: a 409 says the attempt exists (one round trip less than a lookup)
         except gexc.Conflict:
-            job = _get_after_conflict(client, job_id, budget=budget)  # another worker started it first: wait on theirs
-            if not _finished_ok(job, budget=budget):
-                attempt += 1
+            # An earlier or concurrent worker ran this attempt: reattach to it (403: another principal's job).
+            job = _get_after_conflict(client, job_id, budget=budget)
+            if not _finished_ok(job, budget=budget) or not reuse_succeeded:
+                attempt += 1  # it failed (or its output is known to be gone): its id is history
                 continue
             return job, True
         try:

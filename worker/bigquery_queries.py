@@ -14,6 +14,11 @@ from worker.core.retries import RetryBudget
 
 T = TypeVar("T")
 
+#: Rows asked for with the ``jobs.getQueryResults`` call that waits for a query: the first page comes with the
+#: answer that says the job is done, instead of in a second call (the client asks for 0 rows by default). Later
+#: pages follow by page token; BigQuery caps a page's size in bytes whatever this asks.
+RESULT_PAGE_ROWS = 10_000
+
 
 def with_dml_retries(budget: RetryBudget, statement: Callable[[], T]) -> T:
     """Run ``statement`` (which starts a query job and waits for it) again, as a new job, while it fails
@@ -27,7 +32,10 @@ def with_dml_retries(budget: RetryBudget, statement: Callable[[], T]) -> T:
 
 def run_query(client: bigquery.Client, sql: str, params: list, *, budget: RetryBudget, table: str, action: str,
               location: str | None = None) -> list:
-    """Run one query job and return its rows.
+    """Run one query job and return its rows (a statement's: none).
+
+    Waiting for the job and reading its first page of rows is one ``jobs.getQueryResults`` call
+    (:data:`RESULT_PAGE_ROWS`), not two.
 
     API calls are retried with ``budget.retry`` and the job is polled with :func:`worker.bigquery_jobs.wait_for`;
     a job that fails with one of BigQuery's documented concurrent-DML errors, or with a transient reason
@@ -39,7 +47,7 @@ def run_query(client: bigquery.Client, sql: str, params: list, *, budget: RetryB
     def statement() -> list:
         job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params), location=location,
                            retry=budget.retry, timeout=budget.request_timeout, job_retry=None)
-        return list(wait_for(job, budget=budget, job_retry=None))
+        return list(wait_for(job, budget=budget, job_retry=None, page_size=RESULT_PAGE_ROWS))
 
     try:
         return with_dml_retries(budget, statement)

@@ -375,7 +375,10 @@ def _clean_columns_holding_raw_avro(client: bigquery.Client, spec: ImportSpec, p
 
 
 def _expire_later(client: bigquery.Client, table_id: str, *, budget: RetryBudget) -> None:
-    """Give a staging table its expiry (also when a load job created it), so a killed worker never leaves it forever."""
-    table = client.get_table(table_id, retry=budget.retry, timeout=budget.request_timeout)
+    """Give a staging table its expiry (also when a load job created it), so a killed worker never leaves it forever.
+
+    One ``tables.patch`` of ``expirationTime`` alone, without reading the table first: the staging table is this
+    attempt's own (nothing else changes it), so there is no ETag to guard and nothing else to keep."""
+    table = bigquery.Table(table_id)
     table.expires = datetime.now(UTC) + STAGING_EXPIRY
     client.update_table(table, ["expires"], retry=budget.retry, timeout=budget.request_timeout)

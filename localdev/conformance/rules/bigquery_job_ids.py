@@ -31,7 +31,8 @@ class DuplicateJobId(Rule):
 class ForeignJobs(Rule):
     """jobs.get of a job another principal created answers 403 ``accessDenied`` unless the caller holds
     ``bigquery.jobs.get`` on the project (jobs.list/get: "requires the Can View project role, or ...
-    bigquery.jobs.get ... to view jobs of other users"). A test marks job ids as created by someone else."""
+    bigquery.jobs.get ... to view jobs of other users"). A test marks job ids as created by someone else: such
+    a job exists, so jobs.insert of its id answers 409 ``duplicate`` (whoever created it), then jobs.get 403."""
 
     name = "bigquery_foreign_jobs"
     doc = "https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/get"
@@ -52,7 +53,13 @@ class ForeignJobs(Rule):
 
     def before(self, exchange: Exchange, world: World) -> Reply | None:
         route = exchange.bigquery_route
-        if route.call not in (BigQueryCall.JOBS_GET, BigQueryCall.JOBS_RESULTS) or route.job_id not in self._foreign:
+        if route.job_id not in self._foreign:
+            return None
+        if route.call is BigQueryCall.JOBS_INSERT:
+            location = (exchange.json.get("jobReference") or {}).get("location")
+            where = f"{location}." if location else ""
+            return bigquery_error(409, "duplicate", f"Already Exists: Job {route.project}:{where}{route.job_id}")
+        if route.call not in (BigQueryCall.JOBS_GET, BigQueryCall.JOBS_RESULTS):
             return None
         return bigquery_error(403, "accessDenied",
                               f"Access Denied: Job {route.project}:{route.job_id}: User does not have "
