@@ -169,7 +169,10 @@ class _IntervalLoad:
         client, spec, plan, budget = self.client, self.spec, self.plan, self.budget
         self.step = "creating the staging table"
         if spec.schema:
-            client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), retry=budget.retry,
+            # exists_ok: the table is private to this attempt (its token in the name), so one that exists is this
+            # attempt's own: a tables.insert retried after its answer was lost (409 Already Exists), or an earlier
+            # round's; the first load job truncates it
+            client.create_table(staging_table(spec, plan, now=datetime.now(UTC)), exists_ok=True, retry=budget.retry,
                                 timeout=budget.request_timeout)
         for index, uris in enumerate(plan.batches):
             self.step = f"loading batch {index + 1} of {len(plan.batches)}"
