@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from localdev.environment import environment
 from localdev.services import LocalServices, run_local_services
 
 _FOLDER_MARKERS = {"unit": "unit", "emulators": "emulators", "faults": "faults", "docker": "docker", "kind": "kind"}
@@ -33,17 +34,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices
     (``svc.conformance``: Google's strict answers); their env is set for this process."""
     workdir = tmp_path_factory.mktemp("emulators")
     # CONFORMANCE_PROXY=0 only to measure the proxy's own cost; tests that use `conformance` then fail
-    with run_local_services(workdir=workdir, conformance=os.environ.get("CONFORMANCE_PROXY", "1") != "0") as svc:
-        saved = {key: os.environ.get(key) for key in svc.env()}
-        os.environ.update(svc.env())
-        try:
-            yield svc
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with run_local_services(workdir=workdir, conformance=os.environ.get("CONFORMANCE_PROXY", "1") != "0") as svc, \
+            environment(svc.env()):
+        yield svc
 
 
 @pytest.fixture(autouse=True)

@@ -35,11 +35,11 @@ from google.api_core import exceptions as gexc
 from worker.checkpoints import checkpoint
 from worker.core.contract import IntervalStatus
 from worker.core.errors import ServiceUnreachable, TransientError, WorkerError, explain_bigquery_error
-from worker.core.records import IntervalRecord, LedgerEntry, ObjectInfo, PendingKey, PendingWrite, RecordedInterval
+from worker.core.records import LedgerEntry, ObjectInfo, PendingKey, PendingWrite, RecordedInterval
 from worker.core.spec import SourceMode
 from worker.group_commit import GroupCommit, Member
 from worker.interval_import import IntervalImport, IntervalLoad, timed
-from worker.publishing import IncrementalPublish, IntervalToPublish, publish_incremental, publish_incremental_many
+from worker.publishing import IntervalToPublish, publish_incremental_many
 from worker.results import IntervalResult
 
 #: Decide-and-load rounds for one interval: when another attempt's copy won this one's, the
@@ -235,7 +235,7 @@ class _Rounds:
                 loads = self._publish(loads)
             loaded_at = datetime.now(UTC)
             records = [load.record(loaded_at=loaded_at) for load in loads]
-            loads = self._keep_succeeded(loads, _batched(records, ledger.record_intervals, _record_one(ledger)),
+            loads = self._keep_succeeded(loads, _batched(records, ledger.record_intervals, ledger.record),
                                          passed="import.recorded")
             keys = [(load.start, load.key) for load in loads]
             loads = self._keep_succeeded(loads, _batched(keys, ledger.pending_loads.drop_many, _drop_one(ledger)))
@@ -248,11 +248,8 @@ class _Rounds:
         importer = self.importer
         items = [IntervalToPublish(interval_start=load.start, raw_table_id=load.plan.raw_table_id,
                                    raw_schema=tuple(load.outcome.schema)) for load in loads if load.outcome]
-        try:
-            outcomes: list[IncrementalPublish | BaseException] = list(
-                publish_incremental_many(importer.bq, importer.spec, items, budget=importer.budget))
-        except INTERVAL_ERRORS:
-            outcomes = [_publish_one(importer, item) for item in items]
+        # each interval's outcome or error: publish_incremental_many isolates a failing interval itself
+        outcomes = publish_incremental_many(importer.bq, importer.spec, items, budget=importer.budget)
         published = []
         for load, outcome in zip(loads, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -336,21 +333,6 @@ def _batched(items: Sequence[T], batch: Callable[[list[T]], None],
         except INTERVAL_ERRORS as exc:
             errors.append(exc)
     return errors
-
-
-def _publish_one(importer: IntervalImport, item: IntervalToPublish) -> IncrementalPublish | BaseException:
-    try:
-        return publish_incremental(importer.bq, importer.spec, raw_table_id=item.raw_table_id,
-                                   interval_start=item.interval_start, raw_schema=item.raw_schema,
-                                   budget=importer.budget)
-    except INTERVAL_ERRORS as exc:
-        return exc
-
-
-def _record_one(ledger) -> Callable[[IntervalRecord], None]:
-    return lambda r: ledger.record_interval(interval_start=r.interval_start, entries=r.entries,
-                                            interval_rows=r.interval_rows, raw_table=r.raw_table,
-                                            loaded_at=r.loaded_at, digest=r.digest)
 
 
 def _drop_one(ledger) -> Callable[[tuple[datetime, PendingKey]], None]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import requests
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
@@ -327,9 +328,10 @@ class IntervalToPublish:
 
 
 def publish_incremental_many(client: bigquery.Client, spec: ImportSpec, intervals: Sequence[IntervalToPublish], *,
-                             budget: RetryBudget) -> list[IncrementalPublish | WorkerError]:
+                             budget: RetryBudget) -> list[IncrementalPublish | Exception]:
     """Publish several intervals (one round of a run) with as few statements as BigQuery's limits allow; each
-    interval's outcome or its error, in order, so a failing interval never fails the others.
+    interval's outcome or its error (a :class:`WorkerError`, or the client's error as raised), in order, so a
+    failing interval never fails the others.
 
     Each interval's own checks come first, against the clean table as the intervals before it in ``intervals``
     leave it (reserved column names, :func:`worker.schema_changes.plan_clean_table_evolution`): one that fails
@@ -342,14 +344,14 @@ def publish_incremental_many(client: bigquery.Client, spec: ImportSpec, interval
     interval whose columns cannot join the others' (a STRUCT or REPEATED column it lacks) and a second entry
     of an interval (after the first: the last one's rows stay, as with one call each).
     """
-    outcomes: list[IncrementalPublish | WorkerError | None] = [None] * len(intervals)
+    outcomes: list[IncrementalPublish | Exception | None] = [None] * len(intervals)
     planned: dict[int, tuple[ColumnChange, ...]] = {}
     firsts: dict[datetime, int] = {}
     for position, item in enumerate(intervals):
         firsts.setdefault(item.interval_start, position)
     if len(firsts) > 1:
         # on a failed read or patch of the clean table, the intervals without an outcome go one at a time below
-        with contextlib.suppress(gexc.GoogleAPIError):
+        with contextlib.suppress(gexc.GoogleAPIError, requests.exceptions.RequestException):
             _publish_batch(client, spec, intervals, sorted(firsts.values()), outcomes=outcomes, planned=planned,
                            budget=budget)
     for position, item in enumerate(intervals):
@@ -360,8 +362,8 @@ def publish_incremental_many(client: bigquery.Client, spec: ImportSpec, interval
                                        raw_schema=item.raw_schema, budget=budget)
             # the batch's table patch may have made this interval's column changes already
             outcomes[position] = IncrementalPublish(job_id=done.job_id, changes=done.changes or planned.get(position, ()))
-        except WorkerError as exc:
-            outcomes[position] = exc
+        except (WorkerError, gexc.GoogleAPIError, requests.exceptions.RequestException) as exc:
+            outcomes[position] = exc  # the caller words a client error for its interval
     return [outcome for outcome in outcomes if outcome is not None]
 
 

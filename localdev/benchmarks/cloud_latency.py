@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import sys
 import threading
 import time
@@ -47,6 +46,7 @@ from localdev.benchmarks.results import Figure, GoalIs
 from localdev.benchmarks.seeding import seed_objects
 from localdev.benchmarks.worker_memory import one_row_csv_spec
 from localdev.conformance import ConformanceProxy
+from localdev.environment import environment
 from worker.bigquery_client import bigquery_client
 from worker.core.gcs import storage_client
 
@@ -126,16 +126,8 @@ class LatencyRig:
 @contextmanager
 def _clients_at(*, bigquery: str, storage: str) -> Iterator[None]:
     """Clients created in the block (in this process) reach these endpoints."""
-    saved = {key: os.environ.get(key) for key in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
-    os.environ.update({"BIGQUERY_EMULATOR_HOST": bigquery, "STORAGE_EMULATOR_HOST": storage})
-    try:
+    with environment({"BIGQUERY_EMULATOR_HOST": bigquery, "STORAGE_EMULATOR_HOST": storage}):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _concurrent_seconds(calls: list[Callable[[], object]]) -> float:

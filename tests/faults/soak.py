@@ -56,6 +56,7 @@ from typing import Any
 from google.cloud import bigquery, storage
 
 import worker.planning
+from localdev.environment import environment
 from localdev.samples import encode_rows, score_rows, upload
 from tests.emulators.worker_helpers import (
     import_window,
@@ -420,16 +421,8 @@ def direct_clients(services: Any) -> tuple[storage.Client, bigquery.Client]:
 
     gcs_host = getattr(services, "emulator_gcs_endpoint", "") or services.gcs_endpoint
     bq_host = getattr(services, "emulator_bigquery_endpoint", "") or services.bigquery_endpoint
-    saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
-    os.environ.update(STORAGE_EMULATOR_HOST=gcs_host, BIGQUERY_EMULATOR_HOST=bq_host)
-    try:
+    with environment({"STORAGE_EMULATOR_HOST": gcs_host, "BIGQUERY_EMULATOR_HOST": bq_host}):
         return storage_client(project_id=services.project_id), bigquery_client(project_id=services.project_id)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_schedule(seed: int, *, steps: int, gcs: storage.Client, bq: bigquery.Client, conformance: Any | None = None,

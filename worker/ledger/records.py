@@ -295,8 +295,10 @@ class Ledger:
         batch: dict[datetime, IntervalRecord] = {}
         later: list[IntervalRecord] = []
         for record in records:
-            (later.append(record) if record.interval_start in batch
-             else batch.__setitem__(record.interval_start, record))
+            if record.interval_start in batch:
+                later.append(record)
+            else:
+                batch[record.interval_start] = record
         items = list(batch.values())
         figures = [_figures_text(r) for r in items]
         intervals = [IntervalEntries(interval_start=r.interval_start, entries=r.entries, extra_bytes=wire_bytes(f) + 1)
@@ -306,7 +308,7 @@ class Ledger:
         for chunk in chunks:
             group = [items[p] for p in chunk.positions]
             if len(group) == 1:
-                self._record(group[0])
+                self.record(group[0])
                 continue
             params = [entries_param(chunk.entries),
                       bigquery.ScalarQueryParameter("intervals", "STRING", "[" + ",".join(figures[p] for p in chunk.positions) + "]"),
@@ -315,9 +317,10 @@ class Ledger:
             self.query(self._batch_merge_sql(), params,
                        action=f"recording {describe_intervals([r.interval_start for r in group])} in the load ledger")
         for record in [*(items[p] for p in oversized), *later]:
-            self._record(record)
+            self.record(record)
 
-    def _record(self, record: IntervalRecord) -> None:
+    def record(self, record: IntervalRecord) -> None:
+        """One interval's record: :meth:`record_interval` with the record's fields."""
         self.record_interval(interval_start=record.interval_start, entries=record.entries,
                              interval_rows=record.interval_rows, raw_table=record.raw_table,
                              loaded_at=record.loaded_at, digest=record.digest)
