@@ -49,7 +49,7 @@ class PagingGCS:
             for at in range(0, max(len(names), 1), page_size):
                 self.requests += 1
                 iterator.next_page_token = "more" if at + page_size < len(names) else None
-                yield [SimpleNamespace(name=n, generation=1, size=1) for n in names[at:at + page_size]]
+                yield [SimpleNamespace(name=n, generation=1, size=1, updated=None) for n in names[at:at + page_size]]
 
         iterator.pages = pages()
         return iterator

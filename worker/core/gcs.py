@@ -3,7 +3,7 @@
 The worker lists an import's objects to match and delete them; the orchestrator's new-files sensor
 lists them to notice arrivals; both open the Pipes channel over GCS with the same client. Against
 the local emulator (``STORAGE_EMULATOR_HOST``) the client uses :func:`emulator_credentials`.
-Listings stream names, generations and sizes only (:data:`LIST_FIELDS`), page by page.
+Listings stream names, generations, sizes and update times only (:data:`LIST_FIELDS`), page by page.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from worker.core.spec import ImportSpec
 
 #: Only what matching, loading, retention and the sensor need; keeps listing responses small.
-LIST_FIELDS = "items(name,generation,size),nextPageToken"
+LIST_FIELDS = "items(name,generation,size,updated),nextPageToken"
 #: Names per listing request (the most GCS returns in one page).
 PAGE_SIZE = 1000
 

@@ -24,6 +24,8 @@ class MatchResult:
     """
 
     by_interval: dict[datetime, list[ObjectInfo]] = field(default_factory=dict)
+    #: ``complete_when.marker_match`` names by interval (never data, even when ``file_match`` matches them too).
+    markers_by_interval: dict[datetime, list[ObjectInfo]] = field(default_factory=dict)
     listed: int = 0
     ignored: int = 0
     unparseable: list[str] = field(default_factory=list)
@@ -40,29 +42,37 @@ def match_objects(
     """Group ``objects`` by the interval their name's ``interval_timestamp`` falls in.
 
     A name must fully match ``path_base/`` + ``file_match``; other names are counted
-    as ignored. A matching name whose timestamp does not parse is listed in
+    as ignored. A name that fully matches the completeness marker (``complete_when.marker_match``)
+    is a marker, grouped in ``markers_by_interval`` and never in ``by_interval``. A matching name whose
+    timestamp does not parse (or is empty: an alternation branch without the group) is listed in
     ``unparseable`` and skipped. With ``intervals``, only those intervals are kept
     (so memory grows with the window, not with the bucket).
     """
     pattern = spec.name_pattern
+    marker_pattern = spec.complete_when.marker_pattern(spec.object_prefix) if spec.complete_when else None
     fmt = spec.effective_timestamp_format
     wanted = set(intervals) if intervals is not None else None
     result = MatchResult()
     for obj in objects:
         result.listed += 1
-        found = pattern.fullmatch(obj.name)
+        marker = marker_pattern.fullmatch(obj.name) if marker_pattern is not None else None
+        found = marker or pattern.fullmatch(obj.name)
         if found is None:
             result.ignored += 1
             continue
+        text = found.group(TIMESTAMP_GROUP)
         try:
-            start = parse_interval_start(found.group(TIMESTAMP_GROUP), interval=spec.interval, timestamp_format=fmt)
+            if text is None:
+                raise ValueError("empty timestamp group")
+            start = parse_interval_start(text, interval=spec.interval, timestamp_format=fmt)
         except ValueError:
             result.unparseable.append(obj.name)
             continue
         if wanted is not None and start not in wanted:
             result.outside_window += 1
             continue
-        result.by_interval.setdefault(start, []).append(obj)
-    for objs in result.by_interval.values():
+        target = result.markers_by_interval if marker is not None else result.by_interval
+        target.setdefault(start, []).append(obj)
+    for objs in (*result.by_interval.values(), *result.markers_by_interval.values()):
         objs.sort()
     return result

@@ -6,7 +6,7 @@ Typed data only (no I/O). The ledger (:mod:`worker.ledger`) reads and writes the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,11 +27,14 @@ class ObjectInfo:
     name: str
     generation: int
     size: int
+    #: When the object was last updated (GCS ``updated``), ``None`` when the listing or record gave none.
+    #: Read by the completeness gate (``quiet_for``) and ``arrival_to_queryable_seconds``; not compared.
+    updated: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def from_blob(cls, blob: storage.Blob) -> ObjectInfo:
-        """The listed ``blob``'s name, generation and size (0 when the listing gave none)."""
-        return cls(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0))
+        """The listed ``blob``'s name, generation, size (0 when the listing gave none) and ``updated`` time."""
+        return cls(name=blob.name, generation=int(blob.generation), size=int(blob.size or 0), updated=blob.updated)
 
 
 #: The ``job_id`` the ledger records for an object a load skipped (``on_bad_file: skip``): it holds no

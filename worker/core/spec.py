@@ -22,14 +22,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from worker.core.completeness import TIMESTAMP_GROUP, CompleteWhen
 from worker.core.formats import SourceFormat
 from worker.core.intervals import Interval, parse_iso
 from worker.core.load_options import LoadOptions
+from worker.core.notifications import parse_subscription_path
+from worker.core.retention_action import ArchiveTarget, RetentionAction
 
 __all__ = [
     "DEFAULT_START_DATE",
+    "TIMESTAMP_GROUP",
     "ImportSpec",
     "Interval",
+    "RetentionAction",
     "SchemaFieldSpec",
     "SourceFormat",
     "SourceMode",
@@ -38,8 +43,6 @@ __all__ = [
 
 #: First partition when a spec names no ``start_date`` (documented in the README).
 DEFAULT_START_DATE = "2024-01-01"
-
-TIMESTAMP_GROUP = "interval_timestamp"
 
 #: Longest retention accepted: beyond it the cutoff date cannot be computed (and nobody means it).
 MAX_RETENTION_DAYS = 36_500
@@ -199,6 +202,18 @@ class ImportSpec:
     #: How many intervals of one run are imported side by side (1 to :data:`MAX_CONCURRENT_INTERVALS`; 1: one
     #: after another). Only the run's speed: left out of :meth:`fingerprint`, so job ids and digests ignore it.
     max_concurrent_intervals: int = 8
+    #: The Pub/Sub subscription (``projects/{project}/subscriptions/{name}``) that receives the bucket's Cloud
+    #: Storage notifications; set, the factory adds the sensor ``{name}_gcs_notifications_sensor``.
+    notifications_subscription: str | None = None
+    #: When an interval's drop is complete enough to load (:class:`worker.core.completeness.CompleteWhen`:
+    #: ``marker_match``, ``quiet_for``, ``min_files``; all given must hold); ``None``: as soon as it has a file.
+    complete_when: CompleteWhen | Mapping[str, Any] | None = None
+    #: What retention does with a loaded object past ``retention_days``: delete it, or archive it first.
+    retention_action: RetentionAction | str = RetentionAction.delete
+    #: ``archive`` only: the bucket that receives ``{archive_prefix}{name}`` copies.
+    archive_bucket: str | None = None
+    #: ``archive`` only: prepended to each object's name in ``archive_bucket`` (e.g. ``"drops/"``).
+    archive_prefix: str = ""
 
     #: How error messages name the spec: the worker knows an "import spec"; the orchestrator's
     #: :class:`IntervalGCSAsset` overrides it with its own class name. (A class attribute, not a field.)
@@ -313,6 +328,8 @@ class ImportSpec:
         self._check_concurrency()
         self._check_layout()
         self._check_start_date()
+        self._check_arrivals()
+        self._check_retention_action()
 
     def _check_reading(self) -> None:
         """``timestamp_format``, ``billing_project`` and ``allow_empty_snapshot``."""
@@ -334,6 +351,48 @@ class ImportSpec:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CONCURRENT_INTERVALS:
             self._fail("max_concurrent_intervals", f"is {value!r}",
                        f"use a whole number from 1 (one interval after another) to {MAX_CONCURRENT_INTERVALS}")
+
+    def _check_arrivals(self) -> None:
+        """``notifications_subscription`` (a full subscription path) and ``complete_when`` (as :class:`CompleteWhen`)."""
+        if self.notifications_subscription is not None:
+            try:
+                parse_subscription_path(self.notifications_subscription)
+            except ValueError:
+                self._fail("notifications_subscription", f"is {self.notifications_subscription!r}",
+                           "use the subscription's full path, projects/PROJECT_ID/subscriptions/SUBSCRIPTION_ID")
+        gate, problem = CompleteWhen.parse(self.complete_when)
+        if problem:
+            raise SpecError(f"{self.spec_label} {self.name!r}: field 'complete_when' {problem}.", field="complete_when")
+        object.__setattr__(self, "complete_when", gate)
+
+    def _check_retention_action(self) -> None:
+        """``archive_bucket``/``archive_prefix``: required with ``archive``, refused with ``delete``; an archive copy
+        must not land where this import would list it again."""
+        if self.retention_action is RetentionAction.delete:
+            if self.archive_bucket is not None or self.archive_prefix:
+                self._fail("archive_bucket" if self.archive_bucket is not None else "archive_prefix",
+                           "is set but retention_action is 'delete'", "set retention_action: archive, or remove it")
+            return
+        if self.archive_bucket is None:
+            self._fail("archive_bucket", "is missing for retention_action 'archive'",
+                       "name the bucket that receives the archived objects")
+        if not isinstance(self.archive_bucket, str) or not _BUCKET_RE.match(self.archive_bucket) or ".." in self.archive_bucket:
+            self._fail("archive_bucket", f"is {self.archive_bucket!r}", "use a GCS bucket name")
+        if not isinstance(self.archive_prefix, str) or len(self.archive_prefix) > 512 or "\n" in self.archive_prefix:
+            self._fail("archive_prefix", f"is {self.archive_prefix!r}", "give a name prefix such as 'archive/'")
+        if self.archive_bucket == self.bucket_name and (
+                not self.archive_prefix or self.archive_prefix.startswith(self.object_prefix)
+                or self.object_prefix.startswith(self.archive_prefix)):
+            self._fail("archive_prefix", f"is {self.archive_prefix!r} in the drop bucket itself",
+                       f"use another archive_bucket, or a prefix outside {self.object_prefix or 'the listed names'} "
+                       "(e.g. 'archive/'), so archived copies are never listed as new files")
+
+    @property
+    def archive_target(self) -> ArchiveTarget | None:
+        """Where ``archive`` retention copies objects, ``None`` for ``delete``."""
+        if self.retention_action is not RetentionAction.archive:
+            return None
+        return ArchiveTarget(bucket=self.archive_bucket, prefix=self.archive_prefix)
 
     def _check_start_date(self) -> None:
         """``start_date``: an ISO date, kept as text."""
@@ -442,7 +501,10 @@ class ImportSpec:
             # the digest of existing specs (an upgrade that adds such a field must not reload anything).
             if k not in {"retention_days", "key_prefix", "start_date", "location", "allow_empty_snapshot", "billing_project",
                          "schema_evolution", "clustering_fields", "require_partition_filter", "table_description",
-                         "raw_table_expiration_days", "on_bad_file", "max_concurrent_intervals"}
+                         "raw_table_expiration_days", "on_bad_file", "max_concurrent_intervals",
+                         # when an interval is loaded and what retention does afterwards, not what a load reads
+                         "notifications_subscription", "complete_when", "retention_action", "archive_bucket",
+                         "archive_prefix"}
         }
         if load_fields.get("schema"):  # descriptions document columns; they do not change what is loaded
             load_fields["schema"] = [{k: v for k, v in f.items() if k != "description"} for f in load_fields["schema"]]
@@ -475,6 +537,8 @@ class ImportSpec:
                 value = list(value)
             elif f.name == "load_options":
                 value = value.non_default()
+            elif f.name == "complete_when" and value is not None:
+                value = value.to_dict()
             out[f.name] = value
         return out
 
@@ -560,7 +624,7 @@ class ImportSpec:
 #: The fields held as enum members, in the order they are coerced.
 _ENUM_FIELDS: dict[str, type[enum.Enum]] = {
     "interval": Interval, "mode": SourceMode, "format": SourceFormat,
-    "schema_evolution": SchemaEvolution, "on_bad_file": OnBadFile,
+    "schema_evolution": SchemaEvolution, "on_bad_file": OnBadFile, "retention_action": RetentionAction,
 }
 
 
