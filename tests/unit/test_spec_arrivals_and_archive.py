@@ -114,3 +114,15 @@ def test_an_alternation_branch_without_the_timestamp_is_unparseable_not_a_crash(
     spec = ImportSpec(**{**BASE, "file_match": r"(?:(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)|latest)/scores.parquet"})
     result = match_objects(spec, [ObjectInfo(name="passport/latest/scores.parquet", generation=1, size=1)])
     assert result.unparseable == ["passport/latest/scores.parquet"]
+
+
+def test_a_narrowed_listing_also_covers_the_markers_of_the_requested_intervals() -> None:
+    from worker.core.listing_ranges import plan_listing_ranges
+
+    spec = ImportSpec(**BASE, complete_when={"marker_match": r"_done/(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)\.ok"})
+    ranges = plan_listing_ranges(spec, interval_starts=[datetime(2024, 1, 5, tzinfo=UTC)])
+    assert ranges.covers("passport/2024-01-05/scores.parquet") and ranges.covers("passport/_done/2024-01-05.ok")
+    assert not ranges.covers("passport/_done/2024-01-06.ok") and not ranges.covers("passport/2024-01-06/scores.parquet")
+    unsortable = ImportSpec(**BASE, complete_when={"marker_match": r"(?i)(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/_SUCCESS"})
+    assert plan_listing_ranges(unsortable, interval_starts=[datetime(2024, 1, 5, tzinfo=UTC)]).reason == \
+        "complete_when.marker_match is case-insensitive"

@@ -92,7 +92,8 @@ class ListingRanges:
 
 
 def plan_listing_ranges(spec: ImportSpec, *, interval_starts: Iterable[datetime]) -> ListingRanges:
-    """The key ranges holding every object name that can match one of ``interval_starts``.
+    """The key ranges holding every object name that can match one of ``interval_starts``: data names
+    (``file_match``) and, with ``complete_when.marker_match``, marker names too (their ranges merged).
 
     Consecutive intervals share one range; with more than :data:`MAX_RANGES` ranges one span from the
     first start to the last stop is listed instead. An unsortable layout (see the module docstring) or no
@@ -104,19 +105,42 @@ def plan_listing_ranges(spec: ImportSpec, *, interval_starts: Iterable[datetime]
     starts = sorted({spec.interval.floor(s) for s in interval_starts})
     if not starts:
         return ListingRanges(ranges=None, reason="no intervals were requested")
-    head = spec.object_prefix + _literal_head(spec.file_match)
     runs: list[list[datetime | None]] = []
     for start in starts:
         if runs and runs[-1][1] == start:
             runs[-1][1] = _next_start(spec.interval, start)
         else:
             runs.append([start, _next_start(spec.interval, start)])
-    ranges = [KeyRange(start=head + render_timestamp(spec.effective_timestamp_format, s),
-                       stop=None if e is None else head + render_timestamp(spec.effective_timestamp_format, e))
-              for s, e in runs]
+    fmt = spec.effective_timestamp_format
+    ranges = _merged([
+        KeyRange(start=head + render_timestamp(fmt, s), stop=None if e is None else head + render_timestamp(fmt, e))
+        for head in {spec.object_prefix + _literal_head(pattern) for _, pattern in _patterns(spec)}
+        for s, e in runs
+    ])
     if len(ranges) > MAX_RANGES:
         ranges = [KeyRange(start=ranges[0].start, stop=ranges[-1].stop)]
     return ListingRanges(ranges=tuple(ranges))
+
+
+def _merged(ranges: list[KeyRange]) -> list[KeyRange]:
+    """``ranges`` in name order with overlapping or touching ones joined (a ``None`` stop runs to the end)."""
+    out: list[KeyRange] = []
+    for key_range in sorted(ranges, key=lambda r: r.start):
+        if out and (out[-1].stop is None or key_range.start <= out[-1].stop):
+            last = out[-1]
+            stop = None if last.stop is None or key_range.stop is None else max(last.stop, key_range.stop)
+            out[-1] = KeyRange(start=last.start, stop=stop)
+        else:
+            out.append(key_range)
+    return out
+
+
+def _patterns(spec: ImportSpec) -> list[tuple[str, str]]:
+    """The patterns whose names a listing must return, with the field each comes from."""
+    patterns = [("file_match", spec.file_match)]
+    if spec.complete_when is not None and spec.complete_when.marker_match is not None:
+        patterns.append(("complete_when.marker_match", spec.complete_when.marker_match))
+    return patterns
 
 
 def names_in_ranges(names: Sequence[str], ranges: ListingRanges) -> list[str]:
@@ -143,31 +167,41 @@ def render_timestamp(timestamp_format: str, moment: datetime) -> str:
 
 
 def unsorted_reason(spec: ImportSpec) -> str | None:
-    """Why names of this layout may not sort like time (see the module docstring), or ``None`` when they do."""
+    """Why names of this layout may not sort like time (see the module docstring), or ``None`` when they do.
+    A completeness marker's pattern must sort too (its names are listed with the data)."""
     fmt = spec.effective_timestamp_format
     shape, reason = _format_shape(fmt, interval=spec.interval)
     if shape is None:
         return reason
+    for field_name, pattern in _patterns(spec):
+        reason = _pattern_unsorted_reason(pattern, field_name=field_name, shape=shape, fmt=fmt)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _pattern_unsorted_reason(pattern: str, *, field_name: str, shape: list[str | None], fmt: str) -> str | None:
     try:
-        parsed = _sre_parse.parse(spec.file_match)
+        parsed = _sre_parse.parse(pattern)
     except Exception:  # the spec compiled it; any parser surprise: list everything
-        return "file_match could not be analysed"
+        return f"{field_name} could not be analysed"
     if parsed.state.flags & _sre.SRE_FLAG_IGNORECASE:
-        return "file_match is case-insensitive"
+        return f"{field_name} is case-insensitive"
     group_id = parsed.state.groupdict[TIMESTAMP_GROUP]
     items = list(parsed.data)
     index = 0
     while index < len(items) and items[index][0] is _sre.LITERAL:
         index += 1
     if index == len(items) or items[index][0] is not _sre.SUBPATTERN or items[index][1][0] != group_id:
-        return f"the text of file_match before the {TIMESTAMP_GROUP} group is not a literal"
+        return f"the text of {field_name} before the {TIMESTAMP_GROUP} group is not a literal"
     group = items[index][1]
+    of = "" if field_name == "file_match" else f" of {field_name}"
     if group[1] or group[2]:
-        return f"the {TIMESTAMP_GROUP} group sets regex flags"
+        return f"the {TIMESTAMP_GROUP} group{of} sets regex flags"
     positions = _fixed_positions(group[3])
     if positions is None or len(positions) != len(shape) or not all(
             allowed <= _DIGITS if want is None else allowed == {want} for allowed, want in zip(positions, shape, strict=True)):
-        return (f"the {TIMESTAMP_GROUP} group does not capture exactly the zero-padded shape of {fmt!r} "
+        return (f"the {TIMESTAMP_GROUP} group{of} does not capture exactly the zero-padded shape of {fmt!r} "
                 "(write digit classes such as \\d{4} or [0-9]{4} and the format's separators)")
     return None
 
