@@ -191,3 +191,26 @@ def test_dg_scaffold_defs_writes_a_valid_new_import(tmp_path) -> None:
     assert config.name == "orders_export"
     checked = _dg(["check", "yaml"], cwd=project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_issue_20_fields_read_from_yaml_and_a_bad_gate_is_located(tmp_path) -> None:
+    from datetime import timedelta
+
+    attributes = yaml.safe_load(GITCOIN_YAML.read_text())["attributes"]
+    attributes.update(
+        notifications_subscription="projects/opensource-observer/subscriptions/passport-drops",
+        complete_when={"marker_match": r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/_SUCCESS", "quiet_for": "30m"},
+        retention_action="archive", archive_bucket="oso-archive", archive_prefix="passport/",
+    )
+    spec = IntervalGCSImportComponent(**attributes).to_config()
+    assert spec.complete_when.quiet_for == timedelta(minutes=30)
+    assert spec.archive_target.uri("passport/x") == "gs://oso-archive/passport/passport/x"
+    attributes["complete_when"] = {"marker_match": "_SUCCESS"}
+    path = tmp_path / "defs.yaml"
+    path.write_text(yaml.safe_dump({"type": "orchestrator.components.IntervalGCSImportComponent",
+                                    "attributes": attributes}, sort_keys=False))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith("complete_when:"))
+    with pytest.raises(ComponentSpecError) as raised:
+        IntervalGCSImportComponent(**attributes).build_defs(_FakeContext(tmp_path))
+    assert str(raised.value).startswith(f"{path}:{line}: IntervalGCSAsset 'passport_scores': field 'complete_when' "
+                                        "marker_match '_SUCCESS' has no named group 'interval_timestamp'")
