@@ -39,6 +39,9 @@ class _Rewrite:
 
 
 class RewriteTokens(Rule):
+    """objects.rewrite of a source larger than one call's worth answers ``done: false`` with a ``rewriteToken``
+    until the copy is complete (the emulator copies in one call)."""
+
     name = "storage_rewrite_tokens"
     doc = "https://cloud.google.com/storage/docs/json_api/v1/objects/rewrite"
     service = Service.STORAGE
