@@ -85,6 +85,17 @@ def archive_one(obj: LoadedObject, *, buckets: _Buckets, budget: RetryBudget) ->
             if copy is None:
                 return unchanged
             rewritten_now = False
+    except gexc.NotFound as exc:
+        if _loaded_generation_gone(obj, buckets=buckets, budget=budget):
+            return unchanged  # deleted between its read and its rewrite
+        raise WorkerError(f"GCS answered 404 while {_ACTION} ({source_uri} -> {target_uri}): the archive bucket "
+                          f"{buckets.archive.name!r} (spec field archive_bucket) does not exist; create it or fix "
+                          "archive_bucket, then run retention again (nothing was deleted).") from exc
+    except (gexc.Forbidden, gexc.Unauthorized) as exc:
+        raise WorkerError(f"Permission denied while {_ACTION} ({source_uri} -> {target_uri}): grant the worker's "
+                          f"service account roles/storage.objectCreator and roles/storage.objectViewer on the archive "
+                          f"bucket {buckets.archive.name!r} (roles/storage.objectUser on the drop bucket), then run "
+                          "retention again (nothing was deleted).") from exc
     except gexc.GoogleAPIError as exc:
         raise explain_gcs_error(exc, bucket=buckets.archive.name,
                                 action=f"{_ACTION} ({source_uri} -> {target_uri})") from exc
@@ -95,6 +106,12 @@ def archive_one(obj: LoadedObject, *, buckets: _Buckets, budget: RetryBudget) ->
         obj=obj, source_uri=source_uri, target_uri=target_uri, source=source, copy=_fingerprint(copy),
         copy_generation=generation, verdict=verdict)
     return ArchiveResult(obj=obj, verdict=verdict, target_uri=target_uri, archive_generation=generation, note=note)
+
+
+def _loaded_generation_gone(obj: LoadedObject, *, buckets: _Buckets, budget: RetryBudget) -> bool:
+    """The drop bucket no longer holds the loaded generation of ``obj`` (deleted or re-uploaded)."""
+    live = buckets.source.get_blob(obj.name, retry=budget.retry, timeout=budget.request_timeout)
+    return live is None or int(live.generation) != obj.generation
 
 
 def _rewrite(copy: storage.Blob, source: storage.Blob, *, generation: int, budget: RetryBudget) -> None:

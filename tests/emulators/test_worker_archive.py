@@ -14,6 +14,7 @@ from google.cloud import bigquery
 
 from localdev.samples import score_rows
 from tests.emulators.worker_helpers import day, drop, drop_days, import_window, ledger_rows, make_spec, object_names
+from worker.core.errors import WorkerError
 from worker.core.spec import ImportSpec
 from worker.ledger import LEDGER_SCHEMA, Ledger
 from worker.reporting import retention_metadata
@@ -133,3 +134,19 @@ def test_an_earlier_ledger_gains_the_archive_columns_in_place(bq_client, unique_
     # (read through a query: bqemulator does not update tables.get's schema after the patch)
     table = f"`{spec.ledger_table_id.replace('.', '`.`')}`"
     assert list(bq_client.query(f"SELECT archive_uri, archive_generation FROM {table}").result()) == []
+
+
+def test_a_missing_archive_bucket_fails_in_one_line_and_deletes_nothing(bucket, gcs_client, bq_client, unique_name):
+    spec = archive_spec(bucket.name, f"{unique_name}-nowhere".replace("_", "-"), unique_name)
+    drop_days(bucket, spec, [day(5)], rows=3)
+    import_window(spec, gcs_client, bq_client, day(5))
+    before = object_names(bucket)
+
+    with pytest.raises(WorkerError) as failure:
+        retain(spec, gcs_client, bq_client)
+
+    message = str(failure.value)
+    assert "\n" not in message and "archive_bucket" in message and spec.archive_bucket in message
+    assert "nothing was deleted" in message
+    assert object_names(bucket) == before
+    assert all(r["archive_generation"] is None and r["deleted_at"] is None for r in ledger_rows(bq_client, spec))
