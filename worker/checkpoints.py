@@ -2,7 +2,9 @@
 
 Production code calls :func:`checkpoint` at each phase boundary (after listing, after each
 load job, after the copy, after publishing, after the ledger write, between retention's
-delete batches). It does nothing unless a test harness installed a hook with
+delete batches; when retention archives: ``retention.source_read`` before an object's rewrite,
+``retention.rewritten`` after its copy is verified, ``retention.archived`` once the copies are
+recorded and before any delete). It does nothing unless a test harness installed a hook with
 :func:`set_hook` (``tests/faults`` kills the worker there, or runs a competing worker),
 so the fault tests stop the real code at exact points without a test-only code path.
 """

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from worker.archive_decisions import ArchiveResult, ArchiveVerdict
 from worker.core.contract import IntervalStatus
 from worker.core.records import LoadedObject
 from worker.core.spec import ImportSpec
@@ -156,6 +157,8 @@ class RetentionOutcome:
     kept_changed: list[LoadedObject] = field(default_factory=list)
     #: The bucket's policy for deleted objects; None when it could not be read (no ``storage.buckets.get``).
     bucket: BucketRetention | None = None
+    #: ``retention_action: archive`` only: what archiving did (None when retention deletes without archiving).
+    archive: ArchiveProgress | None = None
 
     @property
     def bytes_deleted(self) -> int:
@@ -188,6 +191,37 @@ class DeleteProgress:
 
     deleted: list[LoadedObject] = field(default_factory=list)
     kept: list[LoadedObject] = field(default_factory=list)
+
+
+@dataclass
+class ArchiveProgress:
+    """Objects archived so far by :func:`worker.archiving.archive_planned` (kept when it fails part-way);
+    thread-safe: the rewrites run side by side."""
+
+    results: list[ArchiveResult] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, result: ArchiveResult) -> None:
+        with self.lock:
+            self.results.append(result)
+
+    def with_verdict(self, *verdicts: ArchiveVerdict) -> list[ArchiveResult]:
+        return [r for r in self.results if r.verdict in verdicts]
+
+    @property
+    def trusted(self) -> list[ArchiveResult]:
+        """Objects whose archive copy is verified (their originals may be deleted)."""
+        return [r for r in self.results if r.verdict.trusted]
+
+    @property
+    def untrusted(self) -> list[ArchiveResult]:
+        """Originals kept because their archive copy differs (each with its one-line note)."""
+        return self.with_verdict(ArchiveVerdict.existing_differs, ArchiveVerdict.copy_differs)
+
+    @property
+    def source_changed(self) -> list[LoadedObject]:
+        """Objects no longer at their loaded generation when archived (re-uploaded or gone): untouched."""
+        return [r.obj for r in self.with_verdict(ArchiveVerdict.source_changed)]
 
 
 @dataclass

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from google.cloud import bigquery, storage
 
+from worker.archive_decisions import ArchiveResult, plan_moves
+from worker.archiving import archive_before_delete
 from worker.bigquery_datasets import ensure_datasets, repair_table_expiry
 from worker.checkpoints import checkpoint
 from worker.core.contract import PRESENT, IntervalStatus
@@ -29,10 +31,10 @@ from worker.core.spec import ImportSpec, SourceMode
 from worker.interval_import import IntervalImport, timed
 from worker.interval_rounds import import_in_rounds
 from worker.ledger import Ledger
-from worker.planning import overwrite_target, recorded_digest
+from worker.planning import RetentionPlan, overwrite_target, recorded_digest
 from worker.publishing import describe_clean_table, publish_overwrite, published_snapshot
 from worker.reporting import Reporter, ThreadSafeReporter
-from worker.results import DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
+from worker.results import ArchiveProgress, DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
 from worker.retention import delete_planned, plan_from_services, read_bucket_retention
 from worker.side_by_side import side_by_side
 
@@ -227,11 +229,14 @@ def run_retention(
     *, spec: ImportSpec, gcs: storage.Client, bq: bigquery.Client, reporter: Reporter, as_of: datetime,
     dry_run: bool, budget: RetryBudget | None = None,
 ) -> RetentionSummary:
-    """Delete (or with ``dry_run`` only report) loaded objects of intervals past retention.
+    """Delete (or with ``dry_run`` only report) loaded objects of intervals past retention; with
+    ``retention_action: archive`` each is first copied to the archive bucket and verified
+    (:mod:`worker.archiving`), and only verified objects are deleted.
 
-    Order: plan (ledger, then listing) → seal the intervals it deletes from → delete in
-    batches → stamp ``deleted_at``. A crash at any point leaves the interval sealed, so no
-    import can rebuild it from what is left; the next retention finishes the deletes.
+    Order: plan (ledger, then listing) → seal the intervals it deletes from → [archive: rewrite, verify, record
+    the copies in the ledger] → delete in batches → stamp ``deleted_at``. A crash at any point leaves the interval
+    sealed, so no import can rebuild it from what is left; the next retention finishes the deletes (and verifies
+    the copies an interrupted archive left).
     """
     budget = budget or RetryBudget()
     seconds: dict[str, float] = {}
@@ -242,20 +247,25 @@ def run_retention(
         _repair_expiry(spec, bq=bq, ledger=ledger, reporter=reporter, budget=budget)
         plan = plan_from_services(spec=spec, gcs=gcs, ledger=ledger, as_of=as_of, budget=budget,
                                   on_listing=lambda listing: reporter.info(listing.describe()))
+    target = spec.archive_target
+    verb = "delete" if target is None else f"archive to gs://{target.bucket}/{target.prefix}, then delete"
     reporter.info(
         f"Retention for {spec.name!r}: intervals ending before {plan.cutoff.isoformat()} are past "
-        f"{spec.retention_days} days; {len(plan.to_delete)} loaded objects ({plan.bytes_to_free} bytes) to delete, "
+        f"{spec.retention_days} days; {len(plan.to_delete)} loaded objects ({plan.bytes_to_free} bytes) to {verb}, "
         f"{len(plan.changed_since_load)} changed since load (kept), {len(plan.already_gone)} already gone"
     )
-    outcome = RetentionOutcome(plan=plan, dry_run=dry_run, kept_changed=list(plan.changed_since_load))
+    outcome = RetentionOutcome(plan=plan, dry_run=dry_run, kept_changed=list(plan.changed_since_load),
+                               archive=ArchiveProgress() if target is not None else None)
     if dry_run:
-        for obj in plan.to_delete:
-            reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})")
+        _report_dry_run(spec, plan, reporter)
         return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)
     checkpoint("retention.planned")
     with timed(seconds, "retention"):
         ledger.seal(plan.intervals, sealed_at=datetime.now(UTC))
         checkpoint("retention.sealed")
+        if outcome.archive is not None:
+            plan = _archive(spec=spec, gcs=gcs, ledger=ledger, plan=plan, budget=budget, outcome=outcome,
+                            reporter=reporter)
         progress = DeleteProgress()
         try:
             delete_planned(spec=spec, gcs=gcs, plan=plan, budget=budget, progress=progress,
@@ -271,3 +281,40 @@ def run_retention(
             if outcome.freed_note:
                 reporter.info(f"{outcome.bytes_deleted} bytes deleted, freed: {outcome.freed_note}")
     return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)
+
+
+def _report_dry_run(spec: ImportSpec, plan: RetentionPlan, reporter: Reporter) -> None:
+    """What retention would do, one line per object (``source -> destination`` when it archives)."""
+    target = spec.archive_target
+    if target is None:
+        for obj in plan.to_delete:
+            reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})")
+        return
+    moves = plan_moves(plan.to_delete, bucket=spec.bucket_name, target=target)
+    for move in moves:
+        reporter.info(f"[dry run] would archive {move.source_uri} -> {move.target_uri} ({move.size} bytes), "
+                      "then delete the original")
+    reporter.info(f"[dry run] {len(moves)} objects ({sum(m.size for m in moves)} bytes) would move to "
+                  f"gs://{target.bucket}/{target.prefix}")
+
+
+def _archive(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, plan: RetentionPlan, budget: RetryBudget,
+             outcome: RetentionOutcome, reporter: Reporter) -> RetentionPlan:
+    """Archive the plan's objects (:func:`worker.archiving.archive_before_delete`); the plan narrowed to the
+    verified ones. Untrusted copies are warned about (one line each), changed sources kept."""
+    progress = outcome.archive
+    assert progress is not None
+
+    def said(result: ArchiveResult) -> None:
+        if result.note:
+            reporter.warning(result.note)
+
+    try:
+        return archive_before_delete(spec=spec, gcs=gcs, ledger=ledger, plan=plan, budget=budget, progress=progress,
+                                     on_result=said)
+    finally:
+        outcome.kept_changed.extend(progress.source_changed)
+        reporter.info(f"Archived {len(progress.trusted)}/{len(plan.to_delete)} objects "
+                      f"({sum(r.obj.size for r in progress.trusted)} bytes) to gs://{spec.archive_bucket}/"
+                      f"{spec.archive_prefix}; {len(progress.untrusted)} kept (archive copy differs), "
+                      f"{len(progress.source_changed)} changed since load (kept)")

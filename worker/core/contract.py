@@ -117,3 +117,8 @@ META_BYTES_FREED = "bytes_freed"  # null when unknown (the bucket's soft delete/
 META_BYTES_DELETED = "bytes_deleted"
 META_BYTES_FREED_NOTE = "bytes_freed_note"
 META_DRY_RUN = "dry_run"
+#: ``retention_action: archive``: objects (and their bytes) whose verified archive copy was recorded by this run.
+META_OBJECTS_ARCHIVED = "objects_archived"
+META_BYTES_ARCHIVED = "bytes_archived"
+#: ``retention_action: archive``: one line per original kept because its archive copy differs.
+META_ARCHIVE_UNTRUSTED = "archive_copies_untrusted"

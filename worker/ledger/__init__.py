@@ -4,6 +4,7 @@
 - :mod:`worker.ledger.pending`: the pending-load table beside it (:class:`PendingLoads`, keyed by
   :class:`~worker.core.records.PendingKey`; reached as ``Ledger.pending_loads``);
 - :mod:`worker.ledger.migration`: moving a ledger an earlier release wrote unpartitioned;
+- :mod:`worker.ledger.archived`: archive copies (URI and generation) of objects retention archived;
 - :mod:`worker.ledger.entries`: how statements carry objects (bounded ``@entries`` chunks; its
   ``LEDGER_CHUNK`` and ``LEDGER_CHUNK_BYTES`` are read there at each call).
 """

@@ -26,6 +26,7 @@ from worker.core.errors import explain_bigquery_error
 from worker.core.records import IntervalRecord, LedgerEntry, LoadedObject, RecordedInterval, SnapshotCandidate
 from worker.core.retries import RetryBudget
 from worker.core.spec import ImportSpec
+from worker.ledger.archived import ARCHIVE_FIELDS
 from worker.ledger.entries import (
     BATCH_ENTRIES_SQL,
     ENTRIES_SQL,
@@ -59,6 +60,8 @@ LEDGER_SCHEMA = (
     bigquery.SchemaField("digest", "STRING"),
     # Written by retention before its first delete in the interval; never cleared.
     bigquery.SchemaField("sealed_at", "TIMESTAMP"),
+    # retention_action archive: the verified archive copy (worker.ledger.archived)
+    *ARCHIVE_FIELDS,
 )
 #: The rows of a batch's ``@intervals`` (:func:`_figures_text`): each interval's figures.
 _FIGURES_SQL = (

@@ -22,6 +22,7 @@ def all_rules() -> list[Rule]:
     from localdev.conformance.rules.bigquery_table_expiry import TableExpiry
     from localdev.conformance.rules.bigquery_table_update_rate import TableUpdateRate
     from localdev.conformance.rules.bigquery_truncating_copy import TruncatingCopyReplacesSchema
+    from localdev.conformance.rules.storage_rewrite_tokens import RewriteTokens
     from localdev.conformance.rules.storage_rules import BatchSize, GenerationPreconditions, RequesterPays
 
     return [
@@ -31,6 +32,7 @@ def all_rules() -> list[Rule]:
         RequirePartitionFilter(), CopyLayout(),  # before the truncating copy drops a destination
         PartitionsPerJob(), TruncatingCopyReplacesSchema(), SchemaAfterAlter(), SchemaPatchAddsColumns(), DmlConcurrency(),
         BatchSize(), RequesterPays(), GenerationPreconditions(),
+        RewriteTokens(),  # after the preconditions: they hold on every call of a rewrite
     ]
 
 
