@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from worker.core.completeness import Completeness, decide_completeness
 from worker.core.records import LoadedObject, ObjectInfo, RecordedInterval, SnapshotCandidate
 from worker.core.spec import ImportSpec
 
@@ -116,6 +117,38 @@ def decide_interval(
     everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
                     for o in recorded.objects if o.name not in renewed), *new]
     return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
+
+
+def gate_interval(spec: ImportSpec, *, decision: IntervalDecision, listed: Sequence[ObjectInfo],
+                  markers: Sequence[ObjectInfo], recorded: RecordedInterval | None, now: datetime) -> Completeness:
+    """Whether the interval a LOAD or ADD ``decision`` would write is complete (``complete_when``) at ``now``.
+
+    The gate sees the interval as it would be after the load: a LOAD (GCS is the truth) its listed data
+    files; an ADD to a sealed interval the listed files plus the recorded data objects no longer listed
+    (their rows stay), those counted as updated when they were loaded (they were updated before; so an
+    old load never holds a quiet period back). The markers are the listed ones plus those the ledger
+    recorded (deleted ones too): an interval a marker closed once stays closed by it, so a later file
+    reloads (open) or adds to (sealed) it as without a gate, once ``quiet_for`` and ``min_files`` hold
+    for it. No gate, or a decision that loads nothing: complete.
+    """
+    gate = spec.complete_when
+    if gate is None or decision.action not in (IntervalAction.LOAD, IntervalAction.ADD):
+        return Completeness(complete=True)
+    data = list(listed)
+    if decision.action is IntervalAction.ADD and recorded is not None:
+        names = {o.name for o in listed}
+        data += [ObjectInfo(name=o.name, generation=o.generation, size=o.size, updated=recorded.loaded_at)
+                 for o in recorded.objects if o.name not in names]
+    closed = [*markers, *(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
+                          for o in (recorded.markers if recorded is not None else ()))]
+    return decide_completeness(gate, data_files=data, markers=closed, now=now)
+
+
+def markers_changed(listed: Sequence[ObjectInfo], recorded: RecordedInterval) -> bool:
+    """Whether the listing holds a marker (name and generation) the interval's record lacks (an interval
+    loaded before its marker arrived, or recorded by a pending-load recovery, which knows no markers)."""
+    known = {(o.name, o.generation) for o in recorded.markers}
+    return any((o.name, o.generation) not in known for o in listed)
 
 
 @dataclass(frozen=True)

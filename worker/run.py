@@ -56,9 +56,12 @@ def window_starts(spec: ImportSpec, window_start: datetime, window_end: datetime
 
 def run_import(
     *, spec: ImportSpec, window_start: datetime, window_end: datetime, gcs: storage.Client, bq: bigquery.Client,
-    reporter: Reporter, budget: RetryBudget | None = None,
+    reporter: Reporter, budget: RetryBudget | None = None, load_incomplete: bool = False,
 ) -> ImportSummary:
     """Load every interval in ``[window_start, window_end)`` and publish it.
+
+    With ``complete_when``, an interval the gate finds incomplete is not loaded (INCOMPLETE, with the reason)
+    unless ``load_incomplete``; it fails the run like a failed interval, never as transient.
 
     Intervals are independent: one that fails does not stop the others, and each
     finished interval is durable (raw table, clean table, ledger). Up to
@@ -88,9 +91,11 @@ def run_import(
         records, pending = _read_ledger(ledger, starts=starts)
 
     interval_import = IntervalImport(spec=spec, bq=bq, ledger=ledger, budget=budget, reporter=reporter,
-                                     attempt_token=secrets.token_hex(4), summary=summary)
+                                     attempt_token=secrets.token_hex(4), summary=summary,
+                                     load_incomplete=load_incomplete)
     results = import_in_rounds(interval_import, starts=starts, objects=matched.by_interval, records=records,
-                               pending=pending, concurrency=spec.max_concurrent_intervals)
+                               pending=pending, concurrency=spec.max_concurrent_intervals,
+                               markers=matched.markers_by_interval)
     try:
         for position, result in enumerate(results, 1):
             summary.add_interval(result)
@@ -138,6 +143,8 @@ def _list_and_match(spec: ImportSpec, *, starts: list[datetime], gcs: storage.Cl
     reporter.info(
         f"Matched {sum(len(v) for v in matched.by_interval.values())} files in the window; "
         f"{matched.ignored} names ignored, {matched.outside_window} matched other intervals"
+        + (f"; {sum(len(v) for v in matched.markers_by_interval.values())} completeness markers (never loaded)"
+           if spec.complete_when is not None and spec.complete_when.marker_match is not None else "")
     )
     for name in matched.unparseable:
         reporter.warning(f"Skipped gs://{spec.bucket_name}/{name}: its interval_timestamp does not parse with "
@@ -170,8 +177,9 @@ def _read_ledger(ledger: Ledger, *, starts: list[datetime]) -> tuple[dict[dateti
 
 def _raise_failures(spec: ImportSpec, *, summary: ImportSummary, intervals: int) -> None:
     """Raise when an interval or the publish failed: TransientError when every failure was transient (the
-    orchestrator then retries the step), WorkerError otherwise; the message lists each failure."""
-    failed = summary.with_status(IntervalStatus.FAILED)
+    orchestrator then retries the step), WorkerError otherwise (an INCOMPLETE interval is never transient:
+    only its producer completes it); the message lists each failure."""
+    failed = summary.with_status(IntervalStatus.FAILED, IntervalStatus.INCOMPLETE)
     if failed or summary.publish_error:
         details = "; ".join([*(f"{r.suffix}: {r.error}" for r in failed), *([summary.publish_error] if summary.publish_error else [])])
         # Transient when every failure was: the orchestrator then retries the step.
