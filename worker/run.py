@@ -10,6 +10,7 @@ report the failures) and of retention; what happens to one interval is
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from worker.core.spec import ImportSpec, SourceMode
 from worker.interval_import import IntervalImport, timed
 from worker.interval_rounds import import_in_rounds
 from worker.ledger import Ledger
-from worker.planning import overwrite_target, recorded_digest
+from worker.planning import RetentionPlan, overwrite_target, recorded_digest
 from worker.publishing import describe_clean_table, publish_overwrite, published_snapshot
 from worker.reporting import Reporter, ThreadSafeReporter
 from worker.results import DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
@@ -257,8 +258,9 @@ def run_retention(
     )
     outcome = RetentionOutcome(plan=plan, dry_run=dry_run, kept_changed=list(plan.changed_since_load))
     if dry_run:
-        for obj in plan.to_delete:
-            reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})")
+        for obj in [*plan.to_delete, *plan.markers]:
+            reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})"
+                          + (" (completeness marker)" if obj.marker else ""))
         return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)
     checkpoint("retention.planned")
     with timed(seconds, "retention"):
@@ -274,8 +276,28 @@ def run_retention(
             outcome.kept_changed.extend(progress.kept)
             checkpoint("retention.deleted")
             ledger.mark_deleted([*progress.deleted, *plan.already_gone], deleted_at=datetime.now(UTC))
+        _delete_markers(spec=spec, gcs=gcs, ledger=ledger, plan=plan, outcome=outcome, budget=budget,
+                        reporter=reporter)
         if outcome.deleted:  # soft delete / versioning: are the deleted bytes really freed?
             outcome.bucket = read_bucket_retention(spec=spec, gcs=gcs, budget=budget)
             if outcome.freed_note:
                 reporter.info(f"{outcome.bytes_deleted} bytes deleted, freed: {outcome.freed_note}")
     return RetentionSummary(spec=spec, as_of=as_of, outcome=outcome, seconds=seconds)
+
+
+def _delete_markers(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, plan: RetentionPlan,
+                    outcome: RetentionOutcome, budget: RetryBudget, reporter: Reporter) -> None:
+    """Delete the completeness markers of the intervals whose last loaded files this retention deleted (after
+    them, never before: :meth:`~worker.planning.RetentionPlan.markers_after`), generation-conditioned like the
+    data, and record them deleted (with the recorded markers already gone)."""
+    markers = plan.markers_after([*outcome.deleted, *plan.already_gone])
+    progress = DeleteProgress()
+    try:
+        if markers:
+            delete_planned(spec=spec, gcs=gcs, plan=dataclasses.replace(plan, to_delete=markers), budget=budget,
+                           progress=progress)
+            reporter.info(f"Deleted {len(progress.deleted)} completeness marker(s) after their intervals' last files")
+    finally:
+        outcome.markers_deleted = progress.deleted
+        if progress.deleted or plan.markers_gone:
+            ledger.mark_deleted([*progress.deleted, *plan.markers_gone], deleted_at=datetime.now(UTC))
