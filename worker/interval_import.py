@@ -33,6 +33,7 @@ from worker.core.records import (
     SKIPPED_JOB_ID,
     IntervalRecord,
     LedgerEntry,
+    LoadedObject,
     ObjectInfo,
     PendingKey,
     PendingWrite,
@@ -372,6 +373,8 @@ class IntervalImport:
             if job is None or copy_source(job) != key.staging_table_id:
                 continue  # its copy never ran, or another attempt's did (that one has its own pending load)
             everything = _interval_entries(entries, recorded, append=key.append)
+            if recorded is not None:  # a pending load knows no markers: the recorded ones stay recorded
+                everything += marker_entries(o for o in recorded.markers if not o.deleted)
             raw_table_id = spec.raw_table_id(start)
             rows, schema = raw_table_contents(bq, raw_table_id, budget=budget)
             self.reporter.info(f"Interval {spec.interval.table_suffix(start)}: a load ({job.job_id}, {len(entries)} "
@@ -379,7 +382,8 @@ class IntervalImport:
             if spec.mode is SourceMode.Incremental:
                 publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start,
                                     raw_schema=schema, budget=budget)
-            digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything]
+            digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything
+                              if e.job_id != MARKER_JOB_ID]  # markers are never data
             self.ledger.record_interval(interval_start=start, entries=everything, interval_rows=rows,
                                         raw_table=raw_table_id, loaded_at=datetime.now(UTC),
                                         digest=generations_digest(spec, start, digest_objects))
@@ -388,7 +392,7 @@ class IntervalImport:
         return None
 
 
-def marker_entries(markers: Iterable[ObjectInfo]) -> list[LedgerEntry]:
+def marker_entries(markers: Iterable[ObjectInfo | LoadedObject]) -> list[LedgerEntry]:
     """The ledger entries of completeness markers (job id :data:`MARKER_JOB_ID`: no rows, never data)."""
     return [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=MARKER_JOB_ID) for o in markers]
 
