@@ -186,6 +186,8 @@ def test_op_config_load_incomplete_reaches_the_worker(services, bucket, bq_clien
     refused = materialize()
     assert not refused.success
     assert "incomplete (marker missing)" in str(refused.failure_data_for_node(asset.op.name).error)
+    assert not [e for e in refused.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY], \
+        "an incomplete interval is not transient: the step is not retried"
     assert not table_exists(bq_client, spec.clean_table_id)
 
     loaded = materialize(run_config={"ops": {asset.op.name: {"config": {"load_incomplete": True}}}})
