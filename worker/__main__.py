@@ -6,7 +6,7 @@ window; results go back as one materialization, asset checks and log lines.
 
 Standalone, for debugging a container by hand::
 
-    python -m worker import --spec spec.json --start 2024-01-05 [--end 2024-01-08]
+    python -m worker import --spec spec.json --start 2024-01-05 [--end 2024-01-08] [--load-incomplete]
     python -m worker retention --spec spec.json [--dry-run] [--as-of 2024-02-01]
     python -m worker migrate-ledger --spec spec.json [--force]   # an unpartitioned ledger -> partitioned
 
@@ -45,7 +45,7 @@ from worker.run import run_import, run_retention, window_starts
 
 
 def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime] | None, dry_run: bool,
-         as_of: datetime | None, retry_deadline: float, reporter: Reporter):
+         as_of: datetime | None, retry_deadline: float, reporter: Reporter, load_incomplete: bool = False):
     if window is not None:
         window_starts(spec, *window)  # before any client exists: a wrong window is named even without credentials
     gcs = storage_client(project_id=spec.project_id)
@@ -56,7 +56,7 @@ def _run(*, spec: ImportSpec, action: c.Action, window: tuple[datetime, datetime
             raise WorkerError("No interval window: run the asset for a partition (or range), or pass "
                               f"{c.EXTRA_WINDOW_START}/{c.EXTRA_WINDOW_END} in the extras.")
         return run_import(spec=spec, window_start=window[0], window_end=window[1], gcs=gcs, bq=bq,
-                          reporter=reporter, budget=budget)
+                          reporter=reporter, budget=budget, load_incomplete=load_incomplete)
     return run_retention(spec=spec, gcs=gcs, bq=bq, reporter=reporter, as_of=as_of or datetime.now(UTC),
                          dry_run=dry_run, budget=budget)
 
@@ -104,10 +104,13 @@ def _run_pipes_session(pipes: Any) -> None:
         tw = pipes.partition_time_window
         window = (parse_iso(tw["start"]), parse_iso(tw["end"]))
     as_of = parse_iso(extras[c.EXTRA_AS_OF]) if extras.get(c.EXTRA_AS_OF) else None
+    load_incomplete = extras.get(c.EXTRA_LOAD_INCOMPLETE, False)
+    if not isinstance(load_incomplete, bool):
+        raise WorkerError(f"extra {c.EXTRA_LOAD_INCOMPLETE!r} is {load_incomplete!r}: give true or false.")
     summary = _run(
         spec=spec, action=action, window=window, dry_run=bool(extras.get(c.EXTRA_DRY_RUN, False)), as_of=as_of,
         retry_deadline=float(extras.get(c.EXTRA_RETRY_DEADLINE) or DEFAULT_RETRY_DEADLINE_SECONDS),
-        reporter=PipesReporter(pipes),
+        reporter=PipesReporter(pipes), load_incomplete=load_incomplete,
     )
     if action is c.Action.IMPORT:
         pipes.report_asset_materialization(metadata=import_metadata(summary), data_version=summary.data_version)
@@ -118,14 +121,24 @@ def _run_pipes_session(pipes: Any) -> None:
         pipes.log.info(f"Retention summary: {json.dumps(retention_summary_json(summary))}")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse whose refusal of a flag is one ``error:`` line (a :class:`WorkerError`, exit code 1) naming the
+    flag and pointing at ``--help``, instead of a usage block and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise WorkerError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineParser(prog="python -m worker", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
     imp = sub.add_parser("import", help="load the intervals of a window and publish them")
     imp.add_argument("--spec", required=True, help="JSON file with the import spec (ImportSpec.to_dict())")
     imp.add_argument("--start", required=True, help="first interval (ISO date or datetime)")
     imp.add_argument("--end", help="end of the window, exclusive (default: the interval after --start)")
+    imp.add_argument("--load-incomplete", action="store_true",
+                     help="load intervals the spec's complete_when finds incomplete (default: report them incomplete)")
     ret = sub.add_parser("retention", help="delete loaded objects of intervals past retention_days")
     ret.add_argument("--spec", required=True, help="JSON file with the import spec")
     ret.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
@@ -177,7 +190,8 @@ def run_standalone(argv: Sequence[str]) -> None:
         raise WorkerError(f"--retry-deadline {args.retry_deadline!r} must be more than 0 and at most 86400 seconds.")
     summary = _run(spec=spec, action=action, window=window, dry_run=getattr(args, "dry_run", False),
                    as_of=_flag_time("--as-of", args.as_of) if getattr(args, "as_of", None) else None,
-                   retry_deadline=args.retry_deadline, reporter=LogReporter())
+                   retry_deadline=args.retry_deadline, reporter=LogReporter(),
+                   load_incomplete=getattr(args, "load_incomplete", False))
     out = import_summary_json(summary) if action is c.Action.IMPORT else retention_summary_json(summary)
     json.dump(out, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +29,11 @@ from worker.bigquery_jobs import find_succeeded
 from worker.core.contract import IntervalStatus
 from worker.core.errors import WorkerError
 from worker.core.records import (
+    MARKER_JOB_ID,
     SKIPPED_JOB_ID,
     IntervalRecord,
     LedgerEntry,
+    LoadedObject,
     ObjectInfo,
     PendingKey,
     PendingWrite,
@@ -46,8 +48,11 @@ from worker.planning import (
     IntervalDecision,
     IntervalLoadPlan,
     decide_interval,
+    gate_interval,
     generations_digest,
+    markers_changed,
     plan_interval_load,
+    recorded_digest,
 )
 from worker.publishing import IncrementalPublish, publish_incremental
 from worker.raw_tables import raw_table_contents, table_exists
@@ -88,6 +93,8 @@ class IntervalLoad:
     lost: bool = False
     #: The publish job's id (Incremental), after the load's.
     job_ids: list[str] = field(default_factory=list)
+    #: The interval's listed completeness markers: recorded with the load (job id :data:`MARKER_JOB_ID`), never loaded.
+    markers: tuple[ObjectInfo, ...] = ()
 
     def record(self, *, loaded_at: datetime) -> IntervalRecord:
         """What the ledger records for the loaded interval: each object with the job that loaded it (skipped
@@ -97,8 +104,8 @@ class IntervalLoad:
         by_name = plan.job_ids_by_name(outcome.job_ids)
         loaded = _with_skips([LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=by_name[o.name])
                               for o in plan.objects], tuple(self.skipped))
-        return IntervalRecord(interval_start=self.start, entries=tuple(_interval_entries(loaded, self.recorded,
-                                                                                         append=plan.append)),
+        entries = [*_interval_entries(loaded, self.recorded, append=plan.append), *marker_entries(self.markers)]
+        return IntervalRecord(interval_start=self.start, entries=tuple(entries),
                               interval_rows=outcome.rows, raw_table=plan.raw_table_id, loaded_at=loaded_at,
                               digest=plan.digest)
 
@@ -124,12 +131,18 @@ class IntervalImport:
     #: This run's token in its private staging tables' names (:func:`worker.planning.plan_interval_load`).
     attempt_token: str
     summary: ImportSummary
+    #: Load intervals the completeness gate finds incomplete (warned about) instead of reporting them INCOMPLETE.
+    load_incomplete: bool = False
+    #: The gate's clock (``quiet_for``).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def decide(self, *, start: datetime, objects: list[ObjectInfo], recorded: RecordedInterval | None,
-               result: IntervalResult) -> IntervalDecision | None:
+               result: IntervalResult, markers: list[ObjectInfo] | None = None) -> IntervalDecision | None:
         """Decide the interval (:func:`worker.planning.decide_interval`) and fill ``result``; do what a non-load
-        decision takes (skip, keep, refuse, no files). Returns the decision when it is a load (LOAD or ADD),
-        which :meth:`plan_load` and :mod:`worker.interval_rounds` carry out; None when the interval is done."""
+        decision takes (skip, keep, refuse, no files, incomplete: :meth:`gate`). Returns the decision when it is
+        a load (LOAD or ADD) of a complete interval (or ``load_incomplete``), which :meth:`plan_load` and
+        :mod:`worker.interval_rounds` carry out; None when the interval is done."""
+        markers = markers or []
         decision = decide_interval(self.spec, interval_start=start, listed=objects, recorded=recorded)
         result.digest, result.previously_loaded = decision.digest, recorded is not None
         if recorded is not None:
@@ -141,14 +154,49 @@ class IntervalImport:
             return None  # the result as it starts: NO_FILES
         if action is IntervalAction.SKIP:
             self.skip(objects=objects, result=result)
+            if recorded is not None and markers_changed(markers, recorded):
+                self.record_markers(start=start, recorded=recorded, markers=markers)
         elif action is IntervalAction.KEEP:
             assert recorded is not None  # nosec B101 # type narrowing: decide_interval returns KEEP only for a recorded interval
             self.keep(decision=decision, recorded=recorded, result=result)
         elif action is IntervalAction.REFUSE:
             self.refuse(decision=decision, result=result)
-        else:
+        elif self.gate(start=start, decision=decision, objects=objects, markers=markers, recorded=recorded,
+                       result=result):
             return decision
         return None
+
+    def gate(self, *, start: datetime, decision: IntervalDecision, objects: list[ObjectInfo],
+             markers: list[ObjectInfo], recorded: RecordedInterval | None, result: IntervalResult) -> bool:
+        """Whether the LOAD or ADD ``decision`` goes ahead: the interval is complete (``complete_when``:
+        :func:`worker.planning.gate_interval`), or the run says ``load_incomplete`` (a warning gives the
+        reason). Otherwise the interval is INCOMPLETE, its error the reason in one line (not transient)."""
+        verdict = gate_interval(self.spec, decision=decision, listed=objects, markers=markers, recorded=recorded,
+                                now=self.clock())
+        if verdict.complete:
+            return True
+        if self.load_incomplete:
+            self.reporter.warning(f"Interval {result.suffix} is incomplete ({verdict.reason}): loaded anyway, "
+                                  "as the run says load_incomplete")
+            return True
+        result.status = IntervalStatus.INCOMPLETE
+        result.error = (f"incomplete ({verdict.reason}): not loaded; it loads once complete_when holds, "
+                        "or run it with load_incomplete")
+        result.files, result.bytes = len(objects), sum(o.size for o in objects)
+        return False
+
+    def record_markers(self, *, start: datetime, recorded: RecordedInterval, markers: list[ObjectInfo]) -> None:
+        """Record the listed ``markers`` of an unchanged, open interval (loaded before they arrived, or recorded by
+        a pending-load recovery), keeping every other figure as recorded: retention then deletes them after the
+        interval's last loaded file. One ledger statement; nothing is loaded."""
+        entries = [*(LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=o.job_id or "")
+                     for o in recorded.objects), *marker_entries(markers)]
+        self.ledger.record_interval(interval_start=start, entries=entries, interval_rows=recorded.interval_rows,
+                                    raw_table=self.spec.raw_table_id(start),
+                                    loaded_at=recorded.loaded_at or self.clock(),
+                                    digest=recorded_digest(self.spec, recorded))
+        self.reporter.info(f"Interval {self.spec.interval.table_suffix(start)}: recorded {len(markers)} completeness "
+                           "marker(s) in the ledger")
 
     def skip(self, *, objects: list[ObjectInfo], result: IntervalResult) -> None:
         """SKIP: the interval already holds these object generations, loaded with these settings (UNCHANGED)."""
@@ -187,7 +235,7 @@ class IntervalImport:
         )
 
     def plan_load(self, *, start: datetime, decision: IntervalDecision, recorded: RecordedInterval | None,
-                  result: IntervalResult) -> IntervalLoad | None:
+                  result: IntervalResult, markers: list[ObjectInfo] | None = None) -> IntervalLoad | None:
         """LOAD (LOADED) or ADD to a sealed interval (ADDED): plan loading the decided objects into the raw table
         (:meth:`load_raw` runs it; :mod:`worker.interval_rounds` then publishes and records it).
 
@@ -211,7 +259,8 @@ class IntervalImport:
         key = PendingKey(copy_job_base=plan.copy_job_base(spec=spec), staging_table_id=plan.staging_table_id,
                          append=append)
         result.files, result.bytes, result.raw_table = len(plan.objects), plan.total_bytes, plan.raw_table_id
-        return IntervalLoad(start=start, plan=plan, key=key, recorded=recorded, result=result)
+        return IntervalLoad(start=start, plan=plan, key=key, recorded=recorded, result=result,
+                            markers=tuple(markers or ()))
 
     def load_raw(self, load: IntervalLoad, *, write_pending: Callable[[PendingWrite], None]) -> None:
         """Run the load's jobs and copy, ``write_pending`` (the pending load, durable before the copy: a group
@@ -324,6 +373,8 @@ class IntervalImport:
             if job is None or copy_source(job) != key.staging_table_id:
                 continue  # its copy never ran, or another attempt's did (that one has its own pending load)
             everything = _interval_entries(entries, recorded, append=key.append)
+            if recorded is not None:  # a pending load knows no markers: the recorded ones stay recorded
+                everything += marker_entries(o for o in recorded.markers if not o.deleted)
             raw_table_id = spec.raw_table_id(start)
             rows, schema = raw_table_contents(bq, raw_table_id, budget=budget)
             self.reporter.info(f"Interval {spec.interval.table_suffix(start)}: a load ({job.job_id}, {len(entries)} "
@@ -331,13 +382,19 @@ class IntervalImport:
             if spec.mode is SourceMode.Incremental:
                 publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start,
                                     raw_schema=schema, budget=budget)
-            digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything]
+            digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything
+                              if e.job_id != MARKER_JOB_ID]  # markers are never data
             self.ledger.record_interval(interval_start=start, entries=everything, interval_rows=rows,
                                         raw_table=raw_table_id, loaded_at=datetime.now(UTC),
                                         digest=generations_digest(spec, start, digest_objects))
             self.ledger.pending_loads.drop(interval_start=start, key=key)
             return IntervalStatus.ADDED if key.append else IntervalStatus.LOADED
         return None
+
+
+def marker_entries(markers: Iterable[ObjectInfo | LoadedObject]) -> list[LedgerEntry]:
+    """The ledger entries of completeness markers (job id :data:`MARKER_JOB_ID`: no rows, never data)."""
+    return [LedgerEntry(name=o.name, generation=o.generation, size=o.size, job_id=MARKER_JOB_ID) for o in markers]
 
 
 def _with_skips(entries: list[LedgerEntry], skipped: tuple[str, ...]) -> list[LedgerEntry]:

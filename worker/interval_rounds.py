@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -55,9 +55,11 @@ T = TypeVar("T")
 def import_in_rounds(importer: IntervalImport, *, starts: Sequence[datetime],
                      objects: dict[datetime, list[ObjectInfo]], records: dict[datetime, RecordedInterval],
                      pending: dict[datetime, dict[PendingKey, list[LedgerEntry]]],
-                     concurrency: int) -> Iterator[IntervalResult]:
+                     concurrency: int, markers: dict[datetime, list[ObjectInfo]] | None = None,
+                     ) -> Iterator[IntervalResult]:
     """Import ``starts``, at most ``concurrency`` at once (see the module docstring); yield each interval's
-    result in interval order once all are done.
+    result in interval order once all are done. ``markers``: each interval's listed completeness markers
+    (the gate reads them; a load records them).
 
     Raises:
         ServiceUnreachable: a service stayed unreachable; the results before the first interval it stopped
@@ -67,7 +69,7 @@ def import_in_rounds(importer: IntervalImport, *, starts: Sequence[datetime],
     groups = [list(starts)] if concurrency > 1 else [[start] for start in starts]
     for group in groups:
         intervals = [_Interval(start=s, objects=objects.get(s, []), recorded=records.get(s),
-                               pending=pending.get(s, {}),
+                               pending=pending.get(s, {}), markers=(markers or {}).get(s, []),
                                result=IntervalResult(interval_start=s, status=IntervalStatus.NO_FILES,
                                                      suffix=importer.spec.interval.table_suffix(s)))
                      for s in group]
@@ -87,6 +89,8 @@ class _Interval:
     recorded: RecordedInterval | None
     pending: dict[PendingKey, list[LedgerEntry]]
     result: IntervalResult
+    #: Its listed completeness markers (``complete_when.marker_match``): never data.
+    markers: list[ObjectInfo] = field(default_factory=list)
     #: The status of a load this run recorded by recovering it (reported instead of unchanged or retained).
     recovered: IntervalStatus | None = None
     done: bool = False
@@ -168,14 +172,14 @@ class _Rounds:
         loads = []
         for interval in active:
             decision = self._attempt(interval, lambda i=interval: self.importer.decide(
-                start=i.start, objects=i.objects, recorded=i.recorded, result=i.result))
+                start=i.start, objects=i.objects, recorded=i.recorded, result=i.result, markers=i.markers))
             if interval.done:
                 continue
             if decision is None:
                 self._settle(interval)
                 continue
             load = self._attempt(interval, lambda i=interval, d=decision: self.importer.plan_load(
-                start=i.start, decision=d, recorded=i.recorded, result=i.result))
+                start=i.start, decision=d, recorded=i.recorded, result=i.result, markers=i.markers))
             if load is None:
                 interval.done = True  # refused (FAILED) or failed
             else:

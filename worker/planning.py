@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from worker.core.completeness import Completeness, decide_completeness
 from worker.core.records import LoadedObject, ObjectInfo, RecordedInterval, SnapshotCandidate
 from worker.core.spec import ImportSpec
 
@@ -116,6 +117,38 @@ def decide_interval(
     everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
                     for o in recorded.objects if o.name not in renewed), *new]
     return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
+
+
+def gate_interval(spec: ImportSpec, *, decision: IntervalDecision, listed: Sequence[ObjectInfo],
+                  markers: Sequence[ObjectInfo], recorded: RecordedInterval | None, now: datetime) -> Completeness:
+    """Whether the interval a LOAD or ADD ``decision`` would write is complete (``complete_when``) at ``now``.
+
+    The gate sees the interval as it would be after the load: a LOAD (GCS is the truth) its listed data
+    files; an ADD to a sealed interval the listed files plus the recorded data objects no longer listed
+    (their rows stay), those counted as updated when they were loaded (they were updated before; so an
+    old load never holds a quiet period back). The markers are the listed ones plus those the ledger
+    recorded (deleted ones too): an interval a marker closed once stays closed by it, so a later file
+    reloads (open) or adds to (sealed) it as without a gate, once ``quiet_for`` and ``min_files`` hold
+    for it. No gate, or a decision that loads nothing: complete.
+    """
+    gate = spec.complete_when
+    if gate is None or decision.action not in (IntervalAction.LOAD, IntervalAction.ADD):
+        return Completeness(complete=True)
+    data = list(listed)
+    if decision.action is IntervalAction.ADD and recorded is not None:
+        names = {o.name for o in listed}
+        data += [ObjectInfo(name=o.name, generation=o.generation, size=o.size, updated=recorded.loaded_at)
+                 for o in recorded.objects if o.name not in names]
+    closed = [*markers, *(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
+                          for o in (recorded.markers if recorded is not None else ()))]
+    return decide_completeness(gate, data_files=data, markers=closed, now=now)
+
+
+def markers_changed(listed: Sequence[ObjectInfo], recorded: RecordedInterval) -> bool:
+    """Whether the listing holds a marker (name and generation) the interval's record lacks (an interval
+    loaded before its marker arrived, or recorded by a pending-load recovery, which knows no markers)."""
+    known = {(o.name, o.generation) for o in recorded.markers}
+    return any((o.name, o.generation) not in known for o in listed)
 
 
 @dataclass(frozen=True)
@@ -289,6 +322,19 @@ class RetentionPlan:
     to_delete: tuple[LoadedObject, ...]
     changed_since_load: tuple[LoadedObject, ...]
     already_gone: tuple[LoadedObject, ...]
+    #: Completeness markers of intervals whose every remaining loaded object this plan deletes (or found gone),
+    #: still at their recorded generation: deleted after those objects (:meth:`markers_after`), never before.
+    markers: tuple[LoadedObject, ...] = ()
+    #: Recorded markers of such intervals no longer listed (recorded as deleted).
+    markers_gone: tuple[LoadedObject, ...] = ()
+
+    def markers_after(self, done: Iterable[LoadedObject]) -> tuple[LoadedObject, ...]:
+        """The :attr:`markers` whose interval's planned deletes are all ``done`` (deleted, or gone): an object
+        kept (changed since load) or not reached (a failed batch) keeps its interval's marker."""
+        finished = {(o.interval_start, o.name, o.generation) for o in done}
+        open_intervals = {o.interval_start for o in self.to_delete
+                          if (o.interval_start, o.name, o.generation) not in finished}
+        return tuple(m for m in self.markers if m.interval_start not in open_intervals)
 
     @property
     def bytes_to_free(self) -> int:
@@ -326,9 +372,13 @@ def plan_retention(
     to_delete: list[LoadedObject] = []
     changed: list[LoadedObject] = []
     gone: list[LoadedObject] = []
+    markers: list[LoadedObject] = []
     for obj in sorted(recorded, key=lambda o: (o.interval_start, o.name)):
         if obj.deleted or obj.skipped or spec.interval.next_start(obj.interval_start) > cutoff:
             continue  # skipped: BigQuery never read it, so its data lives only in GCS
+        if obj.marker:
+            markers.append(obj)  # never data: decided once the interval's data is (retention_markers)
+            continue
         current = current_generations.get(obj.name)
         if current is None:
             gone.append(obj)
@@ -336,5 +386,33 @@ def plan_retention(
             changed.append(obj)
         else:
             to_delete.append(obj)
+    deletable, markers_gone = retention_markers(markers, to_delete=to_delete, changed=changed,
+                                                current_generations=current_generations)
     return RetentionPlan(cutoff=cutoff, to_delete=tuple(to_delete), changed_since_load=tuple(changed),
-                         already_gone=tuple(gone))
+                         already_gone=tuple(gone), markers=deletable, markers_gone=markers_gone)
+
+
+def retention_markers(markers: Sequence[LoadedObject], *, to_delete: Sequence[LoadedObject],
+                      changed: Sequence[LoadedObject], current_generations: Mapping[str, int],
+                      ) -> tuple[tuple[LoadedObject, ...], tuple[LoadedObject, ...]]:
+    """``(markers to delete after their interval's data, markers already gone)`` among an interval's recorded
+    ``markers`` past retention.
+
+    A marker goes only with its interval's last loaded file: its interval must be sealed already (an earlier
+    retention deleted from it) or have objects in ``to_delete``, and no recorded loaded object of it may stay
+    (one changed since its load is still present). A marker re-uploaded since (another generation) is kept.
+    """
+    deleting = {o.interval_start for o in to_delete}
+    staying = {o.interval_start for o in changed}
+    deletable: list[LoadedObject] = []
+    gone: list[LoadedObject] = []
+    for marker in markers:
+        start = marker.interval_start
+        if start in staying or not (marker.sealed or start in deleting):
+            continue
+        current = current_generations.get(marker.name)
+        if current is None:
+            gone.append(marker)
+        elif current == marker.generation:
+            deletable.append(marker)
+    return tuple(deletable), tuple(gone)

@@ -228,6 +228,9 @@ def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
     }
     if summary.spec.archive_target is not None:
         metadata.update(_archive_metadata(summary))
+    if outcome.plan.markers or outcome.markers_deleted:  # complete_when.marker_match: the markers deleted after the data
+        markers = outcome.plan.markers if outcome.dry_run else outcome.markers_deleted
+        metadata["markers_to_delete" if outcome.dry_run else "markers_deleted"] = _typed([o.name for o in markers][:200], "json")
     for phase, seconds in summary.seconds.items():
         metadata[f"{c.META_SECONDS_PREFIX}{phase}"] = _typed(seconds, "float")
     return metadata

@@ -155,6 +155,8 @@ class RetentionOutcome:
     dry_run: bool
     deleted: list[LoadedObject] = field(default_factory=list)
     kept_changed: list[LoadedObject] = field(default_factory=list)
+    #: Completeness markers deleted after their intervals' last loaded files (not counted in ``deleted``: no data).
+    markers_deleted: list[LoadedObject] = field(default_factory=list)
     #: The bucket's policy for deleted objects; None when it could not be read (no ``storage.buckets.get``).
     bucket: BucketRetention | None = None
     #: ``retention_action: archive`` only: what archiving did (None when retention deletes without archiving).

@@ -10,6 +10,7 @@ report the failures) and of retention; what happens to one interval is
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -58,9 +59,12 @@ def window_starts(spec: ImportSpec, window_start: datetime, window_end: datetime
 
 def run_import(
     *, spec: ImportSpec, window_start: datetime, window_end: datetime, gcs: storage.Client, bq: bigquery.Client,
-    reporter: Reporter, budget: RetryBudget | None = None,
+    reporter: Reporter, budget: RetryBudget | None = None, load_incomplete: bool = False,
 ) -> ImportSummary:
     """Load every interval in ``[window_start, window_end)`` and publish it.
+
+    With ``complete_when``, an interval the gate finds incomplete is not loaded (INCOMPLETE, with the reason)
+    unless ``load_incomplete``; it fails the run like a failed interval, never as transient.
 
     Intervals are independent: one that fails does not stop the others, and each
     finished interval is durable (raw table, clean table, ledger). Up to
@@ -90,9 +94,11 @@ def run_import(
         records, pending = _read_ledger(ledger, starts=starts)
 
     interval_import = IntervalImport(spec=spec, bq=bq, ledger=ledger, budget=budget, reporter=reporter,
-                                     attempt_token=secrets.token_hex(4), summary=summary)
+                                     attempt_token=secrets.token_hex(4), summary=summary,
+                                     load_incomplete=load_incomplete)
     results = import_in_rounds(interval_import, starts=starts, objects=matched.by_interval, records=records,
-                               pending=pending, concurrency=spec.max_concurrent_intervals)
+                               pending=pending, concurrency=spec.max_concurrent_intervals,
+                               markers=matched.markers_by_interval)
     try:
         for position, result in enumerate(results, 1):
             summary.add_interval(result)
@@ -140,6 +146,8 @@ def _list_and_match(spec: ImportSpec, *, starts: list[datetime], gcs: storage.Cl
     reporter.info(
         f"Matched {sum(len(v) for v in matched.by_interval.values())} files in the window; "
         f"{matched.ignored} names ignored, {matched.outside_window} matched other intervals"
+        + (f"; {sum(len(v) for v in matched.markers_by_interval.values())} completeness markers (never loaded)"
+           if spec.complete_when is not None and spec.complete_when.marker_match is not None else "")
     )
     for name in matched.unparseable:
         reporter.warning(f"Skipped gs://{spec.bucket_name}/{name}: its interval_timestamp does not parse with "
@@ -172,8 +180,9 @@ def _read_ledger(ledger: Ledger, *, starts: list[datetime]) -> tuple[dict[dateti
 
 def _raise_failures(spec: ImportSpec, *, summary: ImportSummary, intervals: int) -> None:
     """Raise when an interval or the publish failed: TransientError when every failure was transient (the
-    orchestrator then retries the step), WorkerError otherwise; the message lists each failure."""
-    failed = summary.with_status(IntervalStatus.FAILED)
+    orchestrator then retries the step), WorkerError otherwise (an INCOMPLETE interval is never transient:
+    only its producer completes it); the message lists each failure."""
+    failed = summary.with_status(IntervalStatus.FAILED, IntervalStatus.INCOMPLETE)
     if failed or summary.publish_error:
         details = "; ".join([*(f"{r.suffix}: {r.error}" for r in failed), *([summary.publish_error] if summary.publish_error else [])])
         # Transient when every failure was: the orchestrator then retries the step.
@@ -263,6 +272,7 @@ def run_retention(
     with timed(seconds, "retention"):
         ledger.seal(plan.intervals, sealed_at=datetime.now(UTC))
         checkpoint("retention.sealed")
+        planned = plan  # the markers wait for every planned object, archived or kept (an unverified copy keeps one)
         if outcome.archive is not None:
             plan = _archive(spec=spec, gcs=gcs, ledger=ledger, plan=plan, budget=budget, outcome=outcome,
                             reporter=reporter)
@@ -276,6 +286,8 @@ def run_retention(
             outcome.kept_changed.extend(progress.kept)
             checkpoint("retention.deleted")
             ledger.mark_deleted([*progress.deleted, *plan.already_gone], deleted_at=datetime.now(UTC))
+        _delete_markers(spec=spec, gcs=gcs, ledger=ledger, plan=planned, outcome=outcome, budget=budget,
+                        reporter=reporter)
         if outcome.deleted:  # soft delete / versioning: are the deleted bytes really freed?
             outcome.bucket = read_bucket_retention(spec=spec, gcs=gcs, budget=budget)
             if outcome.freed_note:
@@ -286,6 +298,9 @@ def run_retention(
 def _report_dry_run(spec: ImportSpec, plan: RetentionPlan, reporter: Reporter) -> None:
     """What retention would do, one line per object (``source -> destination`` when it archives)."""
     target = spec.archive_target
+    for marker in plan.markers:  # complete_when.marker_match: deleted after their intervals' data, never archived
+        reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{marker.name} (generation {marker.generation}) "
+                      "(completeness marker)")
     if target is None:
         for obj in plan.to_delete:
             reporter.info(f"[dry run] would delete gs://{spec.bucket_name}/{obj.name} (generation {obj.generation})")
@@ -318,3 +333,21 @@ def _archive(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, plan: Ret
                       f"({sum(r.obj.size for r in progress.trusted)} bytes) to gs://{spec.archive_bucket}/"
                       f"{spec.archive_prefix}; {len(progress.untrusted)} kept (archive copy differs), "
                       f"{len(progress.source_changed)} changed since load (kept)")
+
+
+def _delete_markers(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, plan: RetentionPlan,
+                    outcome: RetentionOutcome, budget: RetryBudget, reporter: Reporter) -> None:
+    """Delete the completeness markers of the intervals whose last loaded files this retention deleted (after
+    them, never before: :meth:`~worker.planning.RetentionPlan.markers_after`), generation-conditioned like the
+    data, and record them deleted (with the recorded markers already gone)."""
+    markers = plan.markers_after([*outcome.deleted, *plan.already_gone])
+    progress = DeleteProgress()
+    try:
+        if markers:
+            delete_planned(spec=spec, gcs=gcs, plan=dataclasses.replace(plan, to_delete=markers), budget=budget,
+                           progress=progress)
+            reporter.info(f"Deleted {len(progress.deleted)} completeness marker(s) after their intervals' last files")
+    finally:
+        outcome.markers_deleted = progress.deleted
+        if progress.deleted or plan.markers_gone:
+            ledger.mark_deleted([*progress.deleted, *plan.markers_gone], deleted_at=datetime.now(UTC))

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from orchestrator.factories.checks import freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
@@ -17,6 +18,7 @@ from orchestrator.factories.response import AssetFactoryResponse
 from orchestrator.factories.sensors import build_new_files_sensor
 from worker.core.contract import (
     EXTRA_ACTION,
+    EXTRA_LOAD_INCOMPLETE,
     EXTRA_SPEC,
     EXTRA_WINDOW_END,
     EXTRA_WINDOW_START,
@@ -26,6 +28,17 @@ from worker.core.contract import (
     Action,
 )
 from worker.core.spec import SpecError
+
+
+class ImportRunConfig(dg.Config):
+    """The import asset's run config (``ops.<the asset's op>.config``); every field is optional."""
+
+    load_incomplete: bool = Field(
+        default=False,
+        description="Load the run's intervals even when the spec's complete_when finds them incomplete (a warning "
+                    "gives the reason); by default such an interval is not loaded: it is reported incomplete and "
+                    "fails the run.",
+    )
 
 
 def interval_gcs_import_asset(
@@ -73,7 +86,7 @@ def interval_gcs_import_asset(
             **asset_kwargs,
         )
 
-    def gcs_asset(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    def gcs_asset(context: dg.AssetExecutionContext, config: ImportRunConfig) -> Iterator[Any]:
         window_start, window_end = window_extras(context.partition_time_window)
         launcher = getattr(context.resources, resource_key)
         results = launcher.launch(
@@ -83,6 +96,7 @@ def interval_gcs_import_asset(
                 EXTRA_ACTION: Action.IMPORT.value,
                 EXTRA_WINDOW_START: window_start,
                 EXTRA_WINDOW_END: window_end,
+                EXTRA_LOAD_INCOMPLETE: config.load_incomplete,
             },
         )
         yield from attach_partition_metadata(context, results, partitions_def)

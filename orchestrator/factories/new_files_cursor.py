@@ -29,13 +29,15 @@ Two layouts:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from worker.core.completeness import Completeness
 from worker.core.intervals import as_utc, parse_iso
 from worker.core.listing_ranges import directives_in_time_order
 from worker.core.matching import match_objects
@@ -59,6 +61,17 @@ class IntervalFold:
         self.objects += 1
 
 
+@dataclass(frozen=True)
+class WaitingInterval:
+    """A changed interval the completeness gate found incomplete: what its request will carry, and when time
+    alone may complete it (``quiet_for``: ISO; ``None``: recheck every tick)."""
+
+    digest: str
+    max_generation: int
+    objects: int
+    recheck_at: str | None = None
+
+
 @dataclass
 class NewFilesCursor:
     """JSON state kept between ticks (bounded: see :func:`fold_tick` for pruning)."""
@@ -73,20 +86,23 @@ class NewFilesCursor:
     scan_from: str | None = None
     #: a pass in progress: intervals folded so far and not yet decided
     pending: dict[str, IntervalFold] = field(default_factory=dict)
+    #: ``complete_when`` only: changed intervals the gate found incomplete, not requested yet, rechecked on later
+    #: ticks (:func:`gate_candidates`); written only when not empty, so a cursor without it reads as before
+    waiting: dict[str, WaitingInterval] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "v": CURSOR_VERSION,
-                "digests": self.digests,
-                "newest": self.newest,
-                "scan_after": self.scan_after,
-                "scan_from": self.scan_from,
-                "pending": {k: [p.digest, p.max_generation, p.objects] for k, p in self.pending.items()},
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        data: dict = {
+            "v": CURSOR_VERSION,
+            "digests": self.digests,
+            "newest": self.newest,
+            "scan_after": self.scan_after,
+            "scan_from": self.scan_from,
+            "pending": {k: [p.digest, p.max_generation, p.objects] for k, p in self.pending.items()},
+        }
+        if self.waiting:
+            data["waiting"] = {k: [w.digest, w.max_generation, w.objects, w.recheck_at]
+                               for k, w in self.waiting.items()}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | None) -> NewFilesCursor:
@@ -103,6 +119,8 @@ class NewFilesCursor:
                 scan_after=data.get("scan_after"),
                 scan_from=data.get("scan_from"),
                 pending={str(k): IntervalFold(str(v[0]), int(v[1]), int(v[2])) for k, v in data.get("pending", {}).items()},
+                waiting={str(k): WaitingInterval(str(v[0]), int(v[1]), int(v[2]), None if v[3] is None else str(v[3]))
+                         for k, v in data.get("waiting", {}).items()},
             )
         except (ValueError, TypeError, AttributeError, IndexError, KeyError):
             return cls()
@@ -230,7 +248,8 @@ def fold_tick(
             decided = [k for k in pending if parse_iso(k) < parse_iso(newest_pending)]
         else:
             decided = []
-        next_cursor = NewFilesCursor(digests=digests, newest=newest, scan_after=last_name, scan_from=plan.scan_from)
+        next_cursor = NewFilesCursor(digests=digests, newest=newest, scan_after=last_name, scan_from=plan.scan_from,
+                                     waiting=dict(cursor.waiting))
     else:
         decided = list(pending)
         if sortable:
@@ -247,7 +266,7 @@ def fold_tick(
         else:
             # a full pass saw every interval that still has files; forget the others
             digests = {k: v for k, v in digests.items() if k in pending}
-        next_cursor = NewFilesCursor(digests=digests, newest=newest)
+        next_cursor = NewFilesCursor(digests=digests, newest=newest, waiting=dict(cursor.waiting))
 
     changes: list[IntervalChange] = []
     for key in sorted(decided, key=parse_iso):
@@ -266,3 +285,44 @@ def fold_tick(
     next_cursor.newest = newest
     next_cursor.pending = pending if truncated else {}
     return changes, next_cursor, result.unparseable
+
+
+#: Waiting intervals a cursor keeps at most (the newest): one that never completes must not grow it forever.
+MAX_WAITING = 500
+
+
+def gate_candidates(cursor: NewFilesCursor, changes: Sequence[IntervalChange], *, now: datetime) -> list[IntervalChange]:
+    """The intervals the completeness gate decides this tick: this tick's ``changes``, plus the cursor's waiting
+    intervals that are due (waiting on a marker or a file count: every tick; on ``quiet_for`` alone: once its
+    ``recheck_at`` passed, since no event arrives when a quiet period ends), in interval order."""
+    now = as_utc(now)
+    changed = {c.interval_start for c in changes}
+    due = [IntervalChange(parse_iso(key), w.digest, w.max_generation, w.objects)
+           for key, w in cursor.waiting.items()
+           if parse_iso(key) not in changed and (w.recheck_at is None or parse_iso(w.recheck_at) <= now)]
+    return sorted([*changes, *due], key=lambda c: c.interval_start)
+
+
+def settle_gate(cursor: NewFilesCursor, candidates: Sequence[IntervalChange],
+                verdicts: Mapping[datetime, Completeness]) -> tuple[list[IntervalChange], NewFilesCursor]:
+    """``(the complete candidates, to request; the cursor with the incomplete ones waiting)``.
+
+    A requested interval leaves the waiting set; an incomplete one enters it (or is updated: a new file changes
+    its digest). A candidate without a verdict stays as it was (requested as without a gate when it was a
+    change: the gate is asked for every candidate, so this is a caller's slip, not a silent wait). At most
+    :data:`MAX_WAITING` intervals wait (the newest kept).
+    """
+    waiting = dict(cursor.waiting)
+    complete: list[IntervalChange] = []
+    for change in candidates:
+        key = change.interval_start.isoformat()
+        verdict = verdicts.get(change.interval_start)
+        if verdict is None or verdict.complete:
+            waiting.pop(key, None)
+            complete.append(change)
+            continue
+        recheck = verdict.recheck_at.isoformat() if verdict.recheck_at is not None else None
+        waiting[key] = WaitingInterval(change.digest, change.max_generation, change.objects, recheck)
+    if len(waiting) > MAX_WAITING:
+        waiting = dict(sorted(waiting.items(), key=lambda item: parse_iso(item[0]))[-MAX_WAITING:])
+    return complete, dataclasses.replace(cursor, waiting=waiting)

@@ -11,6 +11,10 @@ is the last page's ``nextPageToken`` (the next tick resumes at the last name). T
 background bucket-metadata fetch (google-cloud-storage 3.x GETs the bucket on its first call
 for tracing attributes) is turned off, so a tick sends no bucket GET. The grouping of names
 into intervals is the worker's own ``match_objects``.
+
+With ``complete_when`` a changed partition is requested only once the completeness gate finds it complete;
+until then it waits in the cursor and is checked again on later ticks, also when nothing new is listed
+(``quiet_for`` ends without an event): one narrowed listing of those partitions per tick that has any due.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.factories.config import DEFAULT_SENSOR_LOOKBACK
-from orchestrator.factories.new_files_cursor import ListingPlan, NewFilesCursor, fold_tick, parse_lookback, plan_listing
+from orchestrator.factories.interval_completeness import check_completeness
+from orchestrator.factories.new_files_cursor import (
+    IntervalChange,
+    ListingPlan,
+    NewFilesCursor,
+    fold_tick,
+    gate_candidates,
+    parse_lookback,
+    plan_listing,
+    settle_gate,
+)
 from orchestrator.factories.partitions import partition_key_for
 from worker.core.gcs import PAGE_SIZE, list_objects, storage_client
 from worker.core.records import ObjectInfo
@@ -55,6 +69,24 @@ def list_for_tick(
     listing = list_objects(client, spec, start_offset=plan.start_offset, skip_through=plan.skip_through,
                            max_results=max_objects, page_size=page_size)
     return list(listing), listing.truncated
+
+
+def _gate(context: dg.SensorEvaluationContext, client: Any, spec: ImportSpec, cursor: NewFilesCursor,
+          changes: list[IntervalChange], *, now: datetime) -> tuple[list[IntervalChange], NewFilesCursor]:
+    """``complete_when``: of this tick's changes and the cursor's due waiting intervals
+    (:func:`~orchestrator.factories.new_files_cursor.gate_candidates`), the complete ones (to request), and the
+    cursor with the incomplete ones waiting; one narrowed listing of the candidates
+    (:func:`~orchestrator.factories.interval_completeness.check_completeness`), none when nothing is due."""
+    candidates = gate_candidates(cursor, changes, now=now)
+    if not candidates:
+        return [], cursor
+    verdicts = check_completeness(client, spec, [c.interval_start for c in candidates], now=now)
+    complete, next_cursor = settle_gate(cursor, candidates, verdicts)
+    waiting = {s: v for s, v in verdicts.items() if not v.complete}
+    if waiting:
+        shown = "; ".join(f"{s:%Y-%m-%d %H:%M}: {v.reason}" for s, v in sorted(waiting.items())[:5])
+        context.log.info(f"{len(waiting)} partition(s) incomplete, waiting (complete_when): {shown}")
+    return complete, next_cursor
 
 
 def build_new_files_sensor(
@@ -100,6 +132,8 @@ def build_new_files_sensor(
         client = storage_client(project_id=spec.project_id)
         listed, truncated = list_for_tick(client, spec, plan, max_objects=max_objects_per_tick)
         changes, next_cursor, unparseable = fold_tick(spec, cursor, plan, listed, truncated=truncated, now=now)
+        if spec.complete_when is not None:
+            changes, next_cursor = _gate(context, client, spec, next_cursor, changes, now=now)
         context.log.info(
             f"listed {len(listed)} names from {plan.start_offset or spec.object_prefix or '/'}"
             f"{' (bound reached; the next tick resumes)' if truncated else ''}; "
@@ -121,7 +155,9 @@ def build_new_files_sensor(
             )
         if not requests:
             return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"no new or changed files (listed {len(listed)} names)"),
+                skip_reason=dg.SkipReason(f"no new or changed files (listed {len(listed)} names)" + (
+                    f"; {len(next_cursor.waiting)} partition(s) waiting until complete (complete_when)"
+                    if next_cursor.waiting else "")),
                 cursor=next_cursor.to_json(),
             )
         return dg.SensorResult(run_requests=requests, cursor=next_cursor.to_json())

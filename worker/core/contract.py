@@ -22,6 +22,10 @@ EXTRA_DRY_RUN = "dry_run"
 EXTRA_AS_OF = "as_of"
 #: Optional: seconds the worker keeps retrying an unreachable GCS or BigQuery endpoint.
 EXTRA_RETRY_DEADLINE = "retry_deadline_seconds"
+#: Optional bool (default false): load intervals the completeness gate (``complete_when``) finds incomplete
+#: instead of reporting them :attr:`IntervalStatus.INCOMPLETE` (the asset's op config ``load_incomplete``,
+#: the worker's ``--load-incomplete``).
+EXTRA_LOAD_INCOMPLETE = "load_incomplete"
 
 
 #: Worker error classes that mean "try the step again later" (see :class:`worker.core.errors.TransientError`).
@@ -61,6 +65,9 @@ class IntervalStatus(enum.StrEnum):
     RETAINED = "retained"
     #: Never loaded and no files.
     NO_FILES = "no_files"
+    #: The completeness gate (``complete_when``) found it incomplete: not loaded (the error says why, in one
+    #: line); it fails the run like FAILED, never as transient, unless the run says ``load_incomplete``.
+    INCOMPLETE = "incomplete"
     FAILED = "failed"
 
 

@@ -40,6 +40,10 @@ class ObjectInfo:
 #: The ``job_id`` the ledger records for an object a load skipped (``on_bad_file: skip``): it holds no
 #: rows, so retention never deletes it and a new generation of it is loaded (in addition, when sealed).
 SKIPPED_JOB_ID = "skipped"
+#: The ``job_id`` the ledger records for a completeness marker (``complete_when.marker_match``): recorded with
+#: its generation so retention can delete it after the interval's last loaded file, but it holds no rows and is
+#: never data (:attr:`RecordedInterval.objects` leaves it out; :attr:`RecordedInterval.markers` holds it).
+MARKER_JOB_ID = "marker"
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,18 @@ class LoadedObject:
         """The load skipped this object (BigQuery could not read it): none of its rows are in BigQuery."""
         return self.job_id == SKIPPED_JOB_ID
 
+    @property
+    def marker(self) -> bool:
+        """A completeness marker, recorded beside the interval's data (no rows; never loaded)."""
+        return self.job_id == MARKER_JOB_ID
+
 
 @dataclass(frozen=True)
 class RecordedInterval:
     """What the ledger holds for one interval of one asset."""
 
     interval_start: datetime
-    #: Every recorded object (deleted ones included): the rows BigQuery holds for this interval.
+    #: Every recorded data object (deleted ones included): the rows BigQuery holds for this interval.
     objects: tuple[LoadedObject, ...]
     #: Retention recorded a seal before deleting any object: from then on BigQuery holds the only
     #: copy of some rows, so the interval is never rebuilt from a listing again.
@@ -78,6 +87,8 @@ class RecordedInterval:
     interval_rows: int
     loaded_at: datetime | None
     digest: str | None
+    #: The interval's recorded completeness markers (deleted ones included): never data, no rows.
+    markers: tuple[LoadedObject, ...] = ()
 
     @property
     def generations(self) -> dict[str, int]:
@@ -89,11 +100,13 @@ class RecordedInterval:
 
     @classmethod
     def from_rows(cls, rows: Sequence[LoadedObject]) -> RecordedInterval:
-        """Group one interval's ledger rows; interval-wide fields are read from the newest load."""
+        """Group one interval's ledger rows (markers apart from data); interval-wide fields are read from the
+        newest load."""
         newest = max(rows, key=lambda o: o.loaded_at or datetime.min.replace(tzinfo=UTC))
         return cls(
             interval_start=rows[0].interval_start,
-            objects=tuple(sorted(rows, key=lambda o: o.name)),
+            objects=tuple(sorted((o for o in rows if not o.marker), key=lambda o: o.name)),
+            markers=tuple(sorted((o for o in rows if o.marker), key=lambda o: o.name)),
             # Rows deleted by a release that did not write seals are sealed too.
             sealed=any(o.sealed or o.deleted for o in rows),
             interval_rows=newest.interval_rows,
