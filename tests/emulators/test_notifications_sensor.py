@@ -1,0 +1,38 @@
+"""The notifications sensor end to end: fake-gcs-server -> Pub/Sub emulator -> the sensor -> a run -> rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from localdev.samples import drop_daily_scores, upload
+from tests.emulators.notification_helpers import NotificationTicker, notifications_subscription
+from tests.emulators.orchestrator_helpers import make_asset_config
+from worker.core.gcs import storage_client
+
+DAYS = [datetime(2024, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(4)]
+
+
+def test_an_upload_requests_its_partition_and_the_run_loads_it(notification_services, bq_client_for_notifications,
+                                                               unique_name) -> None:
+    gcs = storage_client(project_id=notification_services.project_id)
+    bucket = gcs.create_bucket(unique_name.replace("_", "-"))
+    with notifications_subscription(notification_services, unique_name) as subscription:
+        spec = make_asset_config(unique_name, bucket.name, notifications_subscription=subscription,
+                                 retention_days=36_500)
+        ticker = NotificationTicker(spec)
+        drop_daily_scores(bucket, path_base="passport", days=[DAYS[1]], rows_per_file=4)
+        upload(bucket, "passport/README.txt", b"not data")
+
+        (request,) = ticker.tick()
+
+        assert request.partition_key == "2024-05-02"
+        assert ticker.last_tick["messages"] == 2
+        assert ticker.last_tick["acknowledged"] == 2
+        assert ticker.last_tick["outcomes"] == {"not_matching": 1, "request": 1}
+        assert ticker.last_tick["oldest_message_age_seconds"] >= 0
+        result = ticker.materialize(request)
+        assert result.success
+        rows = list(bq_client_for_notifications.query(f"SELECT COUNT(*) AS n FROM `{spec.clean_table_id}`").result())
+        assert rows[0]["n"] == 4
+        assert ticker.tick() == []  # acknowledged: nothing is delivered again
+        assert ticker.last_tick["messages"] == 0
