@@ -66,3 +66,39 @@ class NotificationTicker:
         """Run the requested partition through Dagster (a real subprocess Pipes launch of the worker)."""
         return dg.materialize([self.asset], instance=self.instance, resources={"launcher": WorkerLauncher()},
                               selection=[self.asset.key], partition_key=request.partition_key, tags=request.tags)
+
+
+def pull_messages(subscription: str, *, count: int, acknowledge: bool = True, timeout: float = 20.0) -> list:
+    """``count`` messages of ``subscription`` (``PubsubMessage``), acknowledged unless told otherwise.
+
+    Raises AssertionError when fewer arrive within ``timeout`` seconds.
+    """
+    import time
+
+    from google.api_core import exceptions as google_exceptions
+    from google.cloud import pubsub_v1
+
+    received = []
+    deadline = time.monotonic() + timeout
+    with pubsub_v1.SubscriberClient() as subscriber:
+        while len(received) < count and time.monotonic() < deadline:
+            try:
+                response = subscriber.pull(request={"subscription": subscription, "max_messages": count - len(received)},
+                                           timeout=5)
+            except google_exceptions.DeadlineExceeded:
+                continue
+            if acknowledge and response.received_messages:
+                subscriber.acknowledge(request={"subscription": subscription,
+                                                "ack_ids": [m.ack_id for m in response.received_messages]})
+            received.extend(m.message for m in response.received_messages)
+    assert len(received) == count, f"{len(received)} of {count} messages arrived on {subscription}"
+    return received
+
+
+def republish(services: LocalServices, messages: list) -> None:
+    """Publish ``messages`` again, in the order given, with their data and attributes (a duplicate delivery)."""
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    for message in messages:
+        publisher.publish(services.notifications_topic, bytes(message.data), **dict(message.attributes)).result(timeout=30)

@@ -36,3 +36,39 @@ def test_an_upload_requests_its_partition_and_the_run_loads_it(notification_serv
         assert rows[0]["n"] == 4
         assert ticker.tick() == []  # acknowledged: nothing is delivered again
         assert ticker.last_tick["messages"] == 0
+
+
+MARKER = r"(?P<interval_timestamp>\d\d\d\d-\d\d-\d\d)/_SUCCESS"
+
+
+def test_without_a_gate_a_tick_sends_no_gcs_request_and_with_one_it_waits_for_the_marker(
+        notification_services, unique_name) -> None:
+    from localdev.benchmarks.http_counting import CountingProxy
+    from localdev.environment import environment
+
+    gcs = storage_client(project_id=notification_services.project_id)
+    bucket = gcs.create_bucket(unique_name.replace("_", "-"))
+    with notifications_subscription(notification_services, unique_name + "-plain") as plain_path, \
+            notifications_subscription(notification_services, unique_name + "-gated") as gated_path, \
+            CountingProxy(notification_services.gcs_endpoint) as counting, \
+            environment({"STORAGE_EMULATOR_HOST": counting.endpoint}):
+        plain = NotificationTicker(make_asset_config(unique_name, bucket.name, notifications_subscription=plain_path))
+        gated = NotificationTicker(make_asset_config(unique_name + "g", bucket.name,
+                                                     notifications_subscription=gated_path,
+                                                     complete_when={"marker_match": MARKER}))
+        drop_daily_scores(bucket, path_base="passport", days=[DAYS[2]], rows_per_file=3)
+        counting.take()
+
+        assert [r.partition_key for r in plain.tick()] == ["2024-05-03"]
+        assert counting.take() == []  # no list, no get: the notification said everything
+        assert gated.tick() == []  # marker missing: the interval waits in the cursor
+        listed = counting.take()
+        assert [(r.method, r.path.split("?")[0]) for r in listed] == [("GET", f"/storage/v1/b/{bucket.name}/o")]
+        assert gated.last_tick["waiting"] == 1
+
+        upload(bucket, "passport/2024-05-03/_SUCCESS", b"")
+        (request,) = gated.tick()
+        assert request.partition_key == "2024-05-03"
+        assert request.tags["gcs_import/trigger"] == "notifications events=2"  # the data file's and the marker's
+        assert gated.last_tick["waiting"] == 0
+        assert plain.tick() == [] and plain.last_tick["outcomes"] == {"not_matching": 1}  # plain: no marker
