@@ -42,7 +42,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices
 @pytest.fixture(scope="session")
 def _notification_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
     """fake-gcs-server publishing Cloud Storage notifications to Google's Pub/Sub emulator, and bqemulator reading
-    fake-gcs-server's files; started once, for the notification tests only (the other tests keep ``services``).
+    fake-gcs-server's files, both behind the conformance proxy; started once, for the notification tests only
+    (the other tests keep ``services``; Pub/Sub is reached directly through ``PUBSUB_EMULATOR_HOST``).
 
     Without the Pub/Sub emulator the tests that need it fail under ``CI=true`` and skip elsewhere, naming the fix.
     """
@@ -53,15 +54,19 @@ def _notification_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
             pytest.fail(reason)
         pytest.skip(reason)
     workdir = tmp_path_factory.mktemp("notification-emulators")
-    with run_local_services(workdir=workdir, gcs_server="fake-gcs-server", notifications=True) as svc:
+    with run_local_services(workdir=workdir, gcs_server="fake-gcs-server", notifications=True,
+                            conformance=True) as svc:
         yield svc
 
 
 @pytest.fixture
 def notification_services(_notification_stack: LocalServices) -> Iterator[LocalServices]:
-    """The notification stack, its env set for this test only (``services``' env, if set, is restored after)."""
+    """The notification stack, its env set for this test only (``services``' env, if set, is restored after);
+    its conformance proxy is reset after the test, as ``services``' is."""
     with environment(_notification_stack.env()):
         yield _notification_stack
+    if _notification_stack.conformance is not None:
+        _notification_stack.conformance.reset()
 
 
 @pytest.fixture
