@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from localdev.samples import drop_daily_scores, upload
 from tests.emulators.notification_helpers import NotificationTicker, notifications_subscription
 from tests.emulators.orchestrator_helpers import make_asset_config
@@ -72,3 +74,11 @@ def test_without_a_gate_a_tick_sends_no_gcs_request_and_with_one_it_waits_for_th
         assert request.tags["gcs_import/trigger"] == "notifications events=2"  # the data file's and the marker's
         assert gated.last_tick["waiting"] == 0
         assert plain.tick() == [] and plain.last_tick["outcomes"] == {"not_matching": 1}  # plain: no marker
+
+
+def test_a_subscription_that_does_not_exist_fails_the_tick_naming_it_and_the_fix(notification_services,
+                                                                                 unique_name) -> None:
+    missing = f"projects/{notification_services.project_id}/subscriptions/{unique_name.replace('_', '-')}-never-made"
+    ticker = NotificationTicker(make_asset_config(unique_name, "some-bucket", notifications_subscription=missing))
+    with pytest.raises(Exception, match=rf"subscription {missing} not found .*k8s/gcs-notifications-setup\.sh"):
+        ticker.tick()
