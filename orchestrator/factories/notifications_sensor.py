@@ -127,7 +127,7 @@ def acknowledge(subscriber: Any, subscription: str, ack_ids: list[str]) -> tuple
         batch = ack_ids[i : i + ACK_BATCH]
         try:
             subscriber.acknowledge(request={"subscription": subscription, "ack_ids": batch})
-        except google_exceptions.GoogleAPICallError as exc:
+        except (google_exceptions.GoogleAPICallError, google_exceptions.RetryError) as exc:
             return done, f"{type(exc).__name__}: {exc}"
         done += len(batch)
     return done, ""
