@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,3 +83,19 @@ def test_a_subscription_that_does_not_exist_fails_the_tick_naming_it_and_the_fix
     ticker = NotificationTicker(make_asset_config(unique_name, "some-bucket", notifications_subscription=missing))
     with pytest.raises(Exception, match=rf"subscription {missing} not found .*k8s/gcs-notifications-setup\.sh"):
         ticker.tick()
+
+
+def test_a_quiet_period_passes_without_an_event_and_a_later_tick_requests_the_interval(notification_services,
+                                                                                       unique_name) -> None:
+    gcs = storage_client(project_id=notification_services.project_id)
+    bucket = gcs.create_bucket(unique_name.replace("_", "-"))
+    with notifications_subscription(notification_services, unique_name) as subscription:
+        ticker = NotificationTicker(make_asset_config(unique_name, bucket.name, notifications_subscription=subscription,
+                                                      complete_when={"quiet_for": "3s"}))
+        drop_daily_scores(bucket, path_base="passport", days=[DAYS[3]], rows_per_file=2)
+        assert ticker.tick() == []  # just updated: it waits for 3 quiet seconds
+        assert ticker.last_tick["waiting"] == 1 and ticker.last_tick["messages"] == 1
+        time.sleep(3)
+        (request,) = ticker.tick()  # no message arrives; the cursor's recheck time has passed
+        assert ticker.last_tick["messages"] == 0
+        assert request.partition_key == "2024-05-04"
