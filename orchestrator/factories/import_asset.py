@@ -12,6 +12,7 @@ from pydantic import Field
 from orchestrator.factories.checks import freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
 from orchestrator.factories.config import IntervalGCSAsset
+from orchestrator.factories.notifications_sensor import build_notifications_sensor
 from orchestrator.factories.partition_metadata import attach_partition_metadata
 from orchestrator.factories.partitions import partitions_def_for, window_extras
 from orchestrator.factories.response import AssetFactoryResponse
@@ -55,6 +56,7 @@ def interval_gcs_import_asset(
     - checks: the worker's (declared on the asset; ``rows_loaded`` blocking) and a
       time-partition freshness check with its sensor;
     - ``{name}_new_files_sensor``: runs partitions whose files appeared or changed;
+    - ``{name}_gcs_notifications_sensor`` (with ``notifications_subscription``): runs what notifications say changed;
     - ``{name}_clean_up_job`` / ``{name}_clean_up_sensor``: retention in the worker.
     """
     if not isinstance(config, IntervalGCSAsset):
@@ -111,9 +113,11 @@ def interval_gcs_import_asset(
         spec, asset_key=key, partitions_def=partitions_def, lookback=spec.sensor_lookback_delta
     )
     checks, freshness_sensor = freshness_checks(spec, gcs_asset)
+    notified = [build_notifications_sensor(spec, asset_key=key, partitions_def=partitions_def)
+                ] if spec.notifications_subscription else []
     return AssetFactoryResponse(
         assets=[gcs_asset, source],
-        sensors=[new_files_sensor, clean_up_sensor, freshness_sensor],
+        sensors=[new_files_sensor, *notified, clean_up_sensor, freshness_sensor],
         jobs=[clean_up_job],
         checks=checks,
     )

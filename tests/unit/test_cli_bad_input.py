@@ -82,6 +82,8 @@ BAD_INPUT: list[tuple[str, str, Any, list[str], str]] = [
      [], "has no named group 'interval_timestamp'"),
     ("--load-incomplete", "given a value", {}, ["--start", "2024-01-05", "--load-incomplete=yes"],
      "--load-incomplete: ignored explicit argument 'yes'"),
+    ("notifications_subscription", "a bare name, not projects/…/subscriptions/…",
+     {"notifications_subscription": "passport-drops"}, [], "projects/PROJECT_ID/subscriptions/SUBSCRIPTION_ID"),
     ("--start", "'yesterday'", {}, ["--start", "yesterday"], "--start 'yesterday' is not an ISO date"),
     ("--start", "9999-12-31 (no next interval)", {}, ["--start", "9999-12-31"], "--start '9999-12-31' is too late"),
     ("--end", "not a date", {}, ["--start", "2024-01-05", "--end", "later"], "--end 'later'"),
