@@ -94,29 +94,9 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
         metadata[c.META_UNPARSEABLE_NAMES] = _typed(summary.unparseable[:100], "json")
     if summary.published:
         metadata["published_interval"] = _typed(summary.published, "text")
-    if summary.spec.archive_target is not None:
-        metadata.update(_archive_metadata(summary))
     for phase, seconds in summary.seconds.items():
         metadata[f"{c.META_SECONDS_PREFIX}{phase}"] = _typed(seconds, "float")
     return metadata
-
-
-def _archive_metadata(summary: RetentionSummary) -> dict[str, Any]:
-    """``retention_action: archive``: what moved (a dry run: what would move, source and destination URIs)."""
-    outcome, target = summary.outcome, summary.spec.archive_target
-    assert target is not None
-    if outcome.dry_run:
-        moves = plan_moves(outcome.plan.to_delete, bucket=summary.spec.bucket_name, target=target)
-        return {"objects_to_archive": _typed([{"source": m.source_uri, "destination": m.target_uri}
-                                              for m in moves][:200], "json"),
-                "bytes_to_archive": _typed(sum(m.size for m in moves), "int")}
-    trusted = outcome.archive.trusted if outcome.archive is not None else []
-    untrusted = outcome.archive.untrusted if outcome.archive is not None else []
-    return {
-        c.META_OBJECTS_ARCHIVED: _typed(len(trusted), "int"),
-        c.META_BYTES_ARCHIVED: _typed(sum(r.obj.size for r in trusted), "int"),
-        c.META_ARCHIVE_UNTRUSTED: _typed([r.note for r in untrusted][:200], "json"),
-    }
 
 
 def partition_figures(summary: ImportSummary) -> dict[str, dict[str, Any]]:

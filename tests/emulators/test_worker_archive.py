@@ -150,3 +150,22 @@ def test_a_missing_archive_bucket_fails_in_one_line_and_deletes_nothing(bucket, 
     assert "nothing was deleted" in message
     assert object_names(bucket) == before
     assert all(r["archive_generation"] is None and r["deleted_at"] is None for r in ledger_rows(bq_client, spec))
+
+
+def test_an_archiving_import_reports_its_materialization_through_pipes(bucket, gcs_client, unique_name) -> None:
+    """The import's metadata of an archiving spec is the import's own (a merge once reported retention's archive
+    figures from an import summary, which has none: the worker failed after loading)."""
+    import dagster as dg
+
+    from tests.emulators.test_worker_pipes import _asset, _materialize
+    from worker.core import contract as c
+
+    archive = gcs_client.create_bucket(f"{unique_name}-arch".replace("_", "-"))
+    spec = archive_spec(bucket.name, archive.name, unique_name)
+    drop_days(bucket, spec, [day(5)], rows=4)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(_asset(spec), "2024-01-05", instance)
+    assert result.success
+    [mat] = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    assert mat.metadata[c.META_ROW_COUNT] == dg.IntMetadataValue(4)
+    assert c.META_OBJECTS_ARCHIVED not in mat.metadata
