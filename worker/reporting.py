@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from worker.archive_decisions import plan_moves
 from worker.core import contract as c
 from worker.core.contract import PRESENT, IntervalStatus
+from worker.core.retention_action import ArchiveTarget
 from worker.results import ImportSummary, RetentionSummary, TableColumn
 
 
@@ -207,7 +208,7 @@ def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
         "kept_changed_since_load": _typed([o.name for o in outcome.kept_changed][:200], "json"),
     }
     if summary.spec.archive_target is not None:
-        metadata.update(_archive_metadata(summary))
+        metadata.update(_archive_metadata(summary, target=summary.spec.archive_target))
     if outcome.plan.markers or outcome.markers_deleted:  # complete_when.marker_match: the markers deleted after the data
         markers = outcome.plan.markers if outcome.dry_run else outcome.markers_deleted
         metadata["markers_to_delete" if outcome.dry_run else "markers_deleted"] = _typed([o.name for o in markers][:200], "json")
@@ -216,10 +217,9 @@ def retention_metadata(summary: RetentionSummary) -> dict[str, Any]:
     return metadata
 
 
-def _archive_metadata(summary: RetentionSummary) -> dict[str, Any]:
+def _archive_metadata(summary: RetentionSummary, *, target: ArchiveTarget) -> dict[str, Any]:
     """``retention_action: archive``: what moved (a dry run: what would move, source and destination URIs)."""
-    outcome, target = summary.outcome, summary.spec.archive_target
-    assert target is not None
+    outcome = summary.outcome
     if outcome.dry_run:
         moves = plan_moves(outcome.plan.to_delete, bucket=summary.spec.bucket_name, target=target)
         return {"objects_to_archive": _typed([{"source": m.source_uri, "destination": m.target_uri}

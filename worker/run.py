@@ -275,7 +275,7 @@ def run_retention(
         planned = plan  # the markers wait for every planned object, archived or kept (an unverified copy keeps one)
         if outcome.archive is not None:
             plan = _archive(spec=spec, gcs=gcs, ledger=ledger, plan=plan, budget=budget, outcome=outcome,
-                            reporter=reporter)
+                            progress=outcome.archive, reporter=reporter)
         progress = DeleteProgress()
         try:
             delete_planned(spec=spec, gcs=gcs, plan=plan, budget=budget, progress=progress,
@@ -314,11 +314,10 @@ def _report_dry_run(spec: ImportSpec, plan: RetentionPlan, reporter: Reporter) -
 
 
 def _archive(*, spec: ImportSpec, gcs: storage.Client, ledger: Ledger, plan: RetentionPlan, budget: RetryBudget,
-             outcome: RetentionOutcome, reporter: Reporter) -> RetentionPlan:
-    """Archive the plan's objects (:func:`worker.archiving.archive_before_delete`); the plan narrowed to the
-    verified ones. Untrusted copies are warned about (one line each), changed sources kept."""
-    progress = outcome.archive
-    assert progress is not None
+             outcome: RetentionOutcome, progress: ArchiveProgress, reporter: Reporter) -> RetentionPlan:
+    """Archive the plan's objects (:func:`worker.archiving.archive_before_delete`) into ``progress`` (the
+    outcome's); the plan narrowed to the verified ones. Untrusted copies are warned about (one line each),
+    changed sources kept."""
 
     def said(result: ArchiveResult) -> None:
         if result.note:
