@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestrator.factories.checks import freshness_checks, worker_check_specs
+from orchestrator.factories.checks import arrival_check_results, arrival_check_specs, freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
 from orchestrator.factories.config import IntervalGCSAsset
 from orchestrator.factories.partition_metadata import attach_partition_metadata
@@ -39,8 +39,9 @@ def interval_gcs_import_asset(
       returns what the worker reported, each partition with its own interval's figures;
     - an external asset for the GCS source (``key_prefix/name_gcs_files``, kind ``gcs``) upstream
       of it, so the lineage graph reads GCS -> BigQuery;
-    - checks: the worker's (declared on the asset; ``rows_loaded`` blocking) and a
-      time-partition freshness check with its sensor;
+    - checks: the worker's (declared on the asset; ``rows_loaded`` blocking), a
+      time-partition freshness check with its sensor, and with ``max_arrival_to_queryable``
+      the WARN check ``arrival_to_queryable`` (reported by the asset itself);
     - ``{name}_new_files_sensor``: runs partitions whose files appeared or changed;
     - ``{name}_clean_up_job`` / ``{name}_clean_up_sensor``: retention in the worker.
     """
@@ -62,12 +63,13 @@ def interval_gcs_import_asset(
         dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
         else dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
     )
+    max_arrival = spec.max_arrival_to_queryable_seconds
     with _asset_kwargs_refused(spec, always=True):
         decorator = dg.asset(
             key=key,
             partitions_def=partitions_def,
             backfill_policy=backfill_policy,
-            check_specs=worker_check_specs(key),
+            check_specs=[*worker_check_specs(key), *arrival_check_specs(key, max_seconds=max_arrival)],
             deps=[gcs_source_key(spec)],
             required_resource_keys={resource_key},
             **asset_kwargs,
@@ -86,6 +88,7 @@ def interval_gcs_import_asset(
             },
         )
         yield from attach_partition_metadata(context, results, partitions_def)
+        yield from arrival_check_results(results, asset_key=key, max_seconds=max_arrival)
 
     with _asset_kwargs_refused(spec, always=False):
         gcs_asset = decorator(gcs_asset)

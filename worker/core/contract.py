@@ -117,3 +117,7 @@ META_BYTES_FREED = "bytes_freed"  # null when unknown (the bucket's soft delete/
 META_BYTES_DELETED = "bytes_deleted"
 META_BYTES_FREED_NOTE = "bytes_freed_note"
 META_DRY_RUN = "dry_run"
+#: Per partition (in :data:`META_PARTITIONS` and on the partition's materialization): seconds from the newest
+#: loaded object's GCS ``updated`` time to the end of the publish that made its rows queryable in the clean
+#: table. Only for intervals the run loaded and published (absent otherwise).
+META_ARRIVAL_TO_QUERYABLE = "arrival_to_queryable_seconds"
