@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from localdev.environment import environment
-from localdev.services import LocalServices, run_local_services
+from localdev.services import LocalServices, pubsub_emulator_binary, run_local_services
 
 _FOLDER_MARKERS = {"unit": "unit", "emulators": "emulators", "faults": "faults", "docker": "docker", "kind": "kind"}
 
@@ -37,6 +37,43 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices
     with run_local_services(workdir=workdir, conformance=os.environ.get("CONFORMANCE_PROXY", "1") != "0") as svc, \
             environment(svc.env()):
         yield svc
+
+
+@pytest.fixture(scope="session")
+def _notification_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    """fake-gcs-server publishing Cloud Storage notifications to Google's Pub/Sub emulator, and bqemulator reading
+    fake-gcs-server's files, both behind the conformance proxy; started once, for the notification tests only
+    (the other tests keep ``services``; Pub/Sub is reached directly through ``PUBSUB_EMULATOR_HOST``).
+
+    Without the Pub/Sub emulator the tests that need it fail under ``CI=true`` and skip elsewhere, naming the fix.
+    """
+    if pubsub_emulator_binary() is None:
+        reason = ("the Pub/Sub emulator is not installed: apt-get install google-cloud-cli-pubsub-emulator "
+                  "(or gcloud components install pubsub-emulator, or set PUBSUB_EMULATOR_BIN)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("notification-emulators")
+    with run_local_services(workdir=workdir, gcs_server="fake-gcs-server", notifications=True,
+                            conformance=True) as svc:
+        yield svc
+
+
+@pytest.fixture
+def notification_services(_notification_stack: LocalServices) -> Iterator[LocalServices]:
+    """The notification stack, its env set for this test only (``services``' env, if set, is restored after);
+    its conformance proxy is reset after the test, as ``services``' is."""
+    with environment(_notification_stack.env()):
+        yield _notification_stack
+    if _notification_stack.conformance is not None:
+        _notification_stack.conformance.reset()
+
+
+@pytest.fixture
+def bq_client_for_notifications(notification_services: LocalServices):
+    from worker.bigquery_client import bigquery_client
+
+    return bigquery_client(project_id=notification_services.project_id)
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from worker.core.records import LoadedObject, ObjectInfo, RecordedInterval, SnapshotCandidate
+from worker.core.retention_window import past_retention, retention_cutoff
 from worker.core.spec import ImportSpec
 
 #: BigQuery accepts at most 10,000 source URIs per load job.
@@ -305,11 +306,6 @@ class RetentionPlan:
         return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def retention_cutoff(spec: ImportSpec, *, as_of: datetime) -> datetime:
-    """Intervals that ended at or before this instant are past retention."""
-    return as_of - timedelta(days=spec.retention_days)
-
-
 def plan_retention(
     spec: ImportSpec,
     *,
@@ -327,7 +323,7 @@ def plan_retention(
     changed: list[LoadedObject] = []
     gone: list[LoadedObject] = []
     for obj in sorted(recorded, key=lambda o: (o.interval_start, o.name)):
-        if obj.deleted or obj.skipped or spec.interval.next_start(obj.interval_start) > cutoff:
+        if obj.deleted or obj.skipped or not past_retention(spec, obj.interval_start, as_of=as_of):
             continue  # skipped: BigQuery never read it, so its data lives only in GCS
         current = current_generations.get(obj.name)
         if current is None:

@@ -11,6 +11,7 @@ import dagster as dg
 from orchestrator.factories.checks import arrival_check_results, arrival_check_specs, freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
 from orchestrator.factories.config import IntervalGCSAsset
+from orchestrator.factories.notifications_sensor import build_notifications_sensor
 from orchestrator.factories.partition_metadata import attach_partition_metadata
 from orchestrator.factories.partitions import partitions_def_for, window_extras
 from orchestrator.factories.response import AssetFactoryResponse
@@ -43,6 +44,7 @@ def interval_gcs_import_asset(
       time-partition freshness check with its sensor, and with ``max_arrival_to_queryable``
       the WARN check ``arrival_to_queryable`` (reported by the asset itself);
     - ``{name}_new_files_sensor``: runs partitions whose files appeared or changed;
+    - ``{name}_gcs_notifications_sensor`` (with ``notifications_subscription``): runs what notifications say changed;
     - ``{name}_clean_up_job`` / ``{name}_clean_up_sensor``: retention in the worker.
     """
     if not isinstance(config, IntervalGCSAsset):
@@ -100,9 +102,11 @@ def interval_gcs_import_asset(
         spec, asset_key=key, partitions_def=partitions_def, lookback=spec.sensor_lookback_delta
     )
     checks, freshness_sensor = freshness_checks(spec, gcs_asset)
+    notified = [build_notifications_sensor(spec, asset_key=key, partitions_def=partitions_def)
+                ] if spec.notifications_subscription else []
     return AssetFactoryResponse(
         assets=[gcs_asset, source],
-        sensors=[new_files_sensor, clean_up_sensor, freshness_sensor],
+        sensors=[new_files_sensor, *notified, clean_up_sensor, freshness_sensor],
         jobs=[clean_up_job],
         checks=checks,
     )

@@ -74,6 +74,8 @@ BAD_INPUT: list[tuple[str, str, Any, list[str], str]] = [
     ("raw_table_expiration_days", "on Overwrite", {"raw_table_expiration_days": 30}, [], "only copy"),
     ("load_options.decimal_target_types", "FLOAT64", {"load_options": {"decimal_target_types": ["FLOAT64"]}}, [],
      "field 'load_options.decimal_target_types'"),
+    ("notifications_subscription", "a bare name, not projects/…/subscriptions/…",
+     {"notifications_subscription": "passport-drops"}, [], "projects/PROJECT_ID/subscriptions/SUBSCRIPTION_ID"),
     ("--start", "'yesterday'", {}, ["--start", "yesterday"], "--start 'yesterday' is not an ISO date"),
     ("--start", "9999-12-31 (no next interval)", {}, ["--start", "9999-12-31"], "--start '9999-12-31' is too late"),
     ("--end", "not a date", {}, ["--start", "2024-01-05", "--end", "later"], "--end 'later'"),
