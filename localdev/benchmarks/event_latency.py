@@ -18,18 +18,18 @@ of :func:`localdev.services.run_local_services` with notifications on) and bqemu
   the same interval). From each upload until a query of the clean table returns its row (polled every
   :data:`POLL_SECONDS`): the daemon's sensor tick, the run queue, the run process, the worker's load and
   publish. Goals: p50 <= 45 s, p95 <= 75 s (Snowpipe, the fastest established loader, takes about a minute;
-  BigQuery's transfer service reacts every 10 minutes at best). Beside them the worker's own
-  ``arrival_to_queryable_seconds`` of the same partitions (from their materializations): the part after the
-  run started.
+  BigQuery's transfer service reacts every 10 minutes at best). Beside them, from the instance: the wait from
+  each upload until its run was created (the tick), and the materializations' own ``arrival_to_queryable_seconds``
+  of the same partitions (the worker's measurement of the same span).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +44,11 @@ from pathlib import Path
 from google.api_core import exceptions as gexc
 
 from localdev.benchmarks.context import Bench
+from localdev.benchmarks.http_counting import CountingProxy
 from localdev.benchmarks.results import Figure, GoalIs
+from localdev.benchmarks.seeding import seed_objects
+from localdev.environment import environment
+from worker.core.contract import META_ARRIVAL_TO_QUERYABLE
 
 #: Dagster's default sensor interval, which the notifications sensor keeps.
 TICK_SECONDS = 30
@@ -78,6 +82,8 @@ class Upload:
     day: datetime
     token: str
     uploaded: float = 0.0
+    #: the wall-clock time of the upload (compared with the run's creation time in the instance)
+    uploaded_at: datetime | None = None
     queryable: float | None = None
 
     @property
@@ -107,7 +113,7 @@ def arrival_to_queryable(bench: Bench) -> list[Figure]:
     subscription = create_subscription(bench, "bench-event-latency")
     config = latency_config(bench, subscription=subscription)
     bucket = bench.new_bucket(config["bucket_name"])
-    rng = random.Random(20)  # noqa: S311 # nosec B311 # moments of a benchmark, not a secret
+    rng = random.Random(20)  # nosec B311 # moments of a benchmark, not a secret
     uploads = [Upload(day=FIRST_DAY + timedelta(days=i), token=f"u{i:02d}-{rng.randrange(10**9):09d}") for i in range(count)]
     moments = sorted(rng.uniform(0, window) for _ in uploads)
     home = Path(tempfile.mkdtemp(prefix="dagster-home-", dir=bench.workdir))
@@ -121,7 +127,7 @@ def arrival_to_queryable(bench: Bench) -> list[Figure]:
             time.sleep(max(0.0, first_tick + moment - time.monotonic()))
             bucket.blob(f"drops/{upload.partition}/upload.csv").upload_from_string(f"token\n{upload.token}\n",
                                                                                    content_type="text/csv")
-            upload.uploaded = time.monotonic()
+            upload.uploaded, upload.uploaded_at = time.monotonic(), datetime.now(UTC)
         while pending := [u for u in uploads if u.queryable is None]:
             late = [u for u in pending if time.monotonic() - u.uploaded > GIVE_UP_SECONDS]
             if late:
@@ -130,11 +136,20 @@ def arrival_to_queryable(bench: Bench) -> list[Figure]:
                                    + f"; the daemon's log: {log}")
             poller.poll(pending)
             time.sleep(POLL_SECONDS)
-        worker_seconds = worker_arrival_seconds(home, name=config["name"])
-    return latency_figures(bench, uploads=uploads, window=window, worker_seconds=worker_seconds)
+        recorded = from_instance(home, name=config["name"], uploads=uploads)
+    return latency_figures(bench, uploads=uploads, window=window, recorded=recorded)
 
 
-def latency_figures(bench: Bench, *, uploads: list[Upload], window: float, worker_seconds: list[float]) -> list[Figure]:
+@dataclass(frozen=True)
+class Recorded:
+    """What the instance recorded of the measured partitions: the materializations' own
+    ``arrival_to_queryable_seconds``, and the seconds from each upload to the creation of its partition's run."""
+
+    worker_seconds: list[float]
+    to_run_created: list[float]
+
+
+def latency_figures(bench: Bench, *, uploads: list[Upload], window: float, recorded: Recorded) -> list[Figure]:
     seconds = [u.seconds for u in uploads]
     p50, p95 = percentile(seconds, 0.50), percentile(seconds, 0.95)
     print(f"  arrival to queryable, {len(seconds)} uploads: " + ", ".join(f"{s:.1f}" for s in seconds), flush=True)
@@ -149,16 +164,22 @@ def latency_figures(bench: Bench, *, uploads: list[Upload], window: float, worke
         Figure(id="event_arrival_to_queryable_seconds_max", value=round(max(seconds), 1), unit="s",
                how="the slowest of those uploads"),
     ]
-    if worker_seconds:
+    if recorded.to_run_created:
         figures.append(Figure(
-            id="event_worker_arrival_to_queryable_seconds_p50", value=round(percentile(worker_seconds, 0.5), 1), unit="s",
-            how="the materializations' own arrival_to_queryable_seconds of the same partitions (GCS updated to the end "
-                "of the publish, measured by the worker); the rest of the figure above is the wait for the tick and the "
-                "run's launch"))
+            id="event_upload_to_run_created_seconds_p50", value=round(percentile(recorded.to_run_created, 0.5), 1),
+            unit="s", how="of those uploads, from the upload until the daemon created its partition's run: the wait for "
+                          "the sensor's tick (half its 30 s interval on average) and the tick itself; the rest is the "
+                          "run's start (queue, run process, step process, worker) and its load and publish"))
+    if recorded.worker_seconds:
+        figures.append(Figure(
+            id="event_worker_arrival_to_queryable_seconds_p50", value=round(percentile(recorded.worker_seconds, 0.5), 1),
+            unit="s", how="the same partitions' arrival_to_queryable_seconds as their materializations report it (the "
+                          "object's GCS updated time to the end of the worker's publish): the outside measurement "
+                          "above less its polling"))
     bench.notes.append(
         "Event latency (`event_latency`): one `dagster-daemon run` on a temporary DAGSTER_HOME (default instance: "
         "its run coordinator and run launcher, as `dagster dev`), the notifications sensor started with "
-        f"`dagster sensor start`; uploads through fake-gcs-server, notifications through the Pub/Sub emulator. "
+        "`dagster sensor start`; uploads through fake-gcs-server, notifications through the Pub/Sub emulator. "
         "Measured alone: `python -m localdev.benchmarks --only event_latency --merge-into docs/benchmarks/results.json` "
         "(full mode, about 15 min); quick mode (CI): `python -m localdev.benchmarks --quick --only event_latency "
         "--out /tmp/bench-quick`.")
@@ -201,19 +222,23 @@ class CleanTablePoller:
                 upload.queryable = seen
 
 
-def worker_arrival_seconds(home: Path, *, name: str) -> list[float]:
-    """The ``arrival_to_queryable_seconds`` of the import's materializations in the instance at ``home``."""
+def from_instance(home: Path, *, name: str, uploads: list[Upload]) -> Recorded:
+    """The materializations' ``arrival_to_queryable_seconds`` and each upload's wait for its run, read from the
+    instance at ``home``."""
     import dagster as dg
 
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            records = instance.fetch_materializations(dg.AssetKey([name]), limit=1000).records
-            values = [r.asset_materialization.metadata.get("arrival_to_queryable_seconds") for r in records
-                      if r.asset_materialization is not None]
-    finally:
-        os.environ.pop("DAGSTER_HOME", None)
-    return [float(v.value) for v in values if v is not None]
+    with environment({"DAGSTER_HOME": str(home)}), dg.DagsterInstance.get() as instance:
+        records = instance.fetch_materializations(dg.AssetKey([name]), limit=1000).records
+        values = [r.asset_materialization.metadata.get(META_ARRIVAL_TO_QUERYABLE) for r in records
+                  if r.asset_materialization is not None]
+        to_run: list[float] = []
+        for upload in uploads:
+            runs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/partition": upload.partition}))
+            if runs and upload.uploaded_at is not None:
+                created = min(r.create_timestamp for r in runs)
+                created = created if created.tzinfo else created.replace(tzinfo=UTC)  # SQLite storage: naive UTC
+                to_run.append((created - upload.uploaded_at).total_seconds())
+    return Recorded(worker_seconds=[float(v.value) for v in values if v is not None], to_run_created=to_run)
 
 
 # -- the deployment ---------------------------------------------------------------------------------------
@@ -238,7 +263,7 @@ def daemon(bench: Bench, *, home: Path, config: dict) -> Iterator[Path]:
             [str(bin_dir / "dagster-daemon"), "run", "-m", LOCATION_MODULE], env=env, cwd=REPO_ROOT,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             # a background shell ignores SIGINT; the daemon copies that, so it is restored here (it stops on SIGTERM)
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         yield log
     finally:
@@ -254,10 +279,8 @@ def _stop_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    try:  # children left behind by a daemon that exited first
+    with contextlib.suppress(ProcessLookupError):  # children left behind by a daemon that exited first
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wait_for_tick(log: Path, *, sensor: str, timeout: float = 180.0) -> float:
@@ -278,10 +301,10 @@ def create_subscription(bench: Bench, name: str) -> str:
     """A new subscription ``name`` on the topic fake-gcs-server publishes to (REST, the emulator's
     ``PUT /v1/projects/P/subscriptions/S``: https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.subscriptions/create),
     ack deadline 60 s (twice the sensor's interval); its full path."""
-    host = os.environ["PUBSUB_EMULATOR_HOST"]
+    host = bench.svc.pubsub_host
     path = f"projects/{bench.svc.project_id}/subscriptions/{name}"
     body = json.dumps({"topic": notifications_topic(bench), "ackDeadlineSeconds": 2 * TICK_SECONDS}).encode()
-    request = urllib.request.Request(f"http://{host}/v1/{path}", data=body, method="PUT",  # noqa: S310
+    request = urllib.request.Request(f"http://{host}/v1/{path}", data=body, method="PUT",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30):  # nosec B310 # the local emulator
         pass
@@ -289,9 +312,60 @@ def create_subscription(bench: Bench, name: str) -> str:
 
 
 def notifications_topic(bench: Bench) -> str:
-    """The full path of the topic fake-gcs-server publishes the bucket notifications to."""
-    return f"projects/{bench.svc.project_id}/topics/{bench.svc.notifications_topic}"
+    """The full path of the topic fake-gcs-server publishes the bucket notifications to.
+
+    Raises:
+        RuntimeError: the services were started without notifications (``run_local_services(notifications=True)``).
+    """
+    if not bench.svc.notifications_topic:
+        raise RuntimeError("event_latency needs fake-gcs-server publishing notifications: "
+                           "run_local_services(gcs_server='fake-gcs-server', notifications=True)")
+    return bench.svc.notifications_topic
 
 
 def sensor_requests(bench: Bench) -> list[Figure]:
-    raise NotImplementedError("waiting for the notifications sensor")
+    """The GCS requests of the notifications tick that handles one new object among ``FULL_OBJECTS`` (quick:
+    ``QUICK_OBJECTS``), for a spec without ``complete_when``."""
+    import dagster as dg
+
+    from orchestrator.factories import IntervalGCSAsset, interval_gcs_import_asset
+
+    total = QUICK_OBJECTS if bench.quick else FULL_OBJECTS
+    per_interval = 1_000
+    subscription = create_subscription(bench, "bench-notification-requests")
+    bucket = bench.new_bucket("bench-notification-requests")
+    first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=total // per_interval + 1)
+    for position in range(total // per_interval):  # into fake-gcs-server's files: no notification each
+        day = first_day + timedelta(days=position)
+        seed_objects(bench.svc.gcs_root, bucket.name,
+                     ((f"drops/{day:%Y-%m-%d}/part-{i:06d}.csv", b"v\nx\n") for i in range(per_interval)))
+    new_day = first_day + timedelta(days=total // per_interval)
+    config = IntervalGCSAsset(
+        name="notification_requests", project_id=bench.svc.project_id, bucket_name=bucket.name, path_base="drops",
+        file_match=r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/part-\d+\.csv", destination_table="notification_requests",
+        raw_dataset_name="bench_raw", clean_dataset_name="bench_clean", interval="Daily", mode="Incremental",
+        retention_days=30, format="CSV", start_date=f"{first_day:%Y-%m-%d}", notifications_subscription=subscription,
+        schema=({"name": "v", "type": "STRING", "mode": "NULLABLE"},),
+    )
+    [sensor] = [s for s in interval_gcs_import_asset(config, code_references=[]).sensors
+                if s.name == config.name + SENSOR_SUFFIX]
+    bucket.blob(f"drops/{new_day:%Y-%m-%d}/part-000000.csv").upload_from_string(b"v\ny\n")  # its notification
+    with CountingProxy(bench.svc.gcs_endpoint) as proxy, environment({"STORAGE_EMULATOR_HOST": proxy.endpoint}), \
+            dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()) as context:
+        result = sensor(context)
+        time.sleep(0.3)  # a request the tick started in the background lands before the count
+        requests = proxy.take()
+    lists = [r for r in requests if r.method == "GET" and r.path.split("?")[0].endswith("/o")]
+    runs = len(result.run_requests or [])
+    print(f"  notifications tick, {total:,} objects, one new: {len(lists)} list + {len(requests) - len(lists)} other "
+          f"GCS requests, {runs} run requested", flush=True)
+    if runs != 1:
+        raise RuntimeError(f"the notifications tick requested {runs} runs for one new object (expected 1): its "
+                           f"notification did not arrive or was not matched")
+    return [
+        Figure(id=f"notification_sensor_requests_{total}_objects_one_new", value=len(lists), unit="requests",
+               goal=0, goal_is=GoalIs.MAX,
+               how=f"objects.list requests of the notifications sensor's tick that handles one new object in a bucket "
+                   f"of {total:,} (spec without complete_when; {len(requests) - len(lists)} other GCS requests; "
+                   f"{runs} run requested)"),
+    ]

@@ -43,6 +43,10 @@ REQUIRED = {
     "subprocess_launch_overhead_ratio": None,
     "docker_launch_overhead_seconds": None,
     "backfill_seconds_per_interval_100_days": None,
+    # issue 20: event-driven arrivals (event_latency)
+    "notification_sensor_requests_100000_objects_one_new": 0,
+    "event_arrival_to_queryable_seconds_p50": 45,
+    "event_arrival_to_queryable_seconds_p95": 75,
 }
 
 
