@@ -181,7 +181,7 @@ def latency_figures(bench: Bench, *, uploads: list[Upload], window: float, recor
         "its run coordinator and run launcher, as `dagster dev`), the notifications sensor started with "
         "`dagster sensor start`; uploads through fake-gcs-server, notifications through the Pub/Sub emulator. "
         "Measured alone: `python -m localdev.benchmarks --only event_latency --merge-into docs/benchmarks/results.json` "
-        "(full mode, about 15 min); quick mode (CI): `python -m localdev.benchmarks --quick --only event_latency "
+        "(full mode, about 11 min); quick mode (CI, about 1.5 min): `python -m localdev.benchmarks --quick --only event_latency "
         "--out /tmp/bench-quick`.")
     return figures
 

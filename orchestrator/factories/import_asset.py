@@ -61,16 +61,12 @@ def interval_gcs_import_asset(
     # the clean table carries the asset's description unless the spec gives its own
     spec_dict["table_description"] = spec.table_description or str(asset_kwargs["description"])[:16384]
     resource_key = spec.launcher_resource_key
-    backfill_policy = (
-        dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
-        else dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
-    )
     max_arrival = spec.max_arrival_to_queryable_seconds
     with _asset_kwargs_refused(spec, always=True):
         decorator = dg.asset(
             key=key,
             partitions_def=partitions_def,
-            backfill_policy=backfill_policy,
+            backfill_policy=_backfill_policy(spec),
             check_specs=[*worker_check_specs(key), *arrival_check_specs(key, max_seconds=max_arrival)],
             deps=[gcs_source_key(spec)],
             required_resource_keys={resource_key},
@@ -110,6 +106,13 @@ def interval_gcs_import_asset(
         jobs=[clean_up_job],
         checks=checks,
     )
+
+
+def _backfill_policy(spec: IntervalGCSAsset) -> dg.BackfillPolicy:
+    """Runs of at most ``max_partitions_per_run`` partitions; one run for any backfill when it is ``None``."""
+    if spec.max_partitions_per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
 
 
 def _warn_unescaped_extension_dot(spec: IntervalGCSAsset) -> None:

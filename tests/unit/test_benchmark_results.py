@@ -115,7 +115,10 @@ def test_a_missed_goal_fails_a_full_run_and_in_quick_mode_only_the_quick_goals()
 
 def test_the_quick_goals_are_the_issues_quick_sizes():
     quick_goals = {"range_run_wall_ratio_5_vs_1_interval_at_0_5s_latency", "dml_statements_per_range_of_5_intervals",
-                   "import_list_requests_10000_objects_one_interval", "retention_list_requests_10000_objects_one_interval"}
+                   "import_list_requests_10000_objects_one_interval", "retention_list_requests_10000_objects_one_interval",
+                   # issue 20: 3 uploads at random moments still measure the tick cycle; 10,000 objects still need 0
+                   "notification_sensor_requests_10000_objects_one_new", "event_arrival_to_queryable_seconds_p50",
+                   "event_arrival_to_queryable_seconds_p95"}
     assert set(ENFORCED_IN_QUICK) == quick_goals
 
 
