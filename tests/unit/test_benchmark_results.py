@@ -152,3 +152,13 @@ def test_a_results_file_without_modules_merges_as_one_earlier_run(tmp_path):
     assert [(f["id"], f["value"], f["goal"]) for f in merged["figures"]] == [("x", 1, 2), ("y", 5, None)]
     assert merged["modules"]["earlier run"]["figures"] == ["x"]
     assert "kept note" in md_path.read_text() and "9 s" not in md_path.read_text()
+
+
+def test_event_latency_percentiles_interpolate_between_ranks():
+    from localdev.benchmarks.event_latency import percentile
+
+    assert percentile([30.0], 0.95) == 30.0
+    assert percentile([10.0, 20.0, 30.0], 0.5) == 20.0
+    assert percentile([10.0, 20.0, 30.0], 0.95) == pytest.approx(29.0)
+    twenty = [float(i) for i in range(1, 21)]  # the full mode's 20 uploads: p95 between the 19th and 20th
+    assert percentile(list(reversed(twenty)), 0.95) == pytest.approx(19.05)
