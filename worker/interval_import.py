@@ -117,6 +117,9 @@ class IntervalLoad:
         result.status = IntervalStatus.ADDED if self.plan.append else IntervalStatus.LOADED
         result.rows, result.reattached_jobs = self.outcome.rows, self.outcome.reattached
         result.job_ids = (*self.outcome.job_ids, *self.job_ids)
+        # the start of arrival_to_queryable_seconds: the newest object whose rows this load holds (skipped ones hold none)
+        result.newest_updated = max((o.updated for o in self.plan.objects if o.updated is not None
+                                     and o.name not in self.skipped), default=None)
 
 
 @dataclass
@@ -337,10 +340,11 @@ class IntervalImport:
                 self.bq, self.spec, previous=previous, schema=load.outcome.schema, budget=self.budget,
                 previous_schema=this_round.get(previous) if previous is not None else None)
 
-    def published(self, load: IntervalLoad, *, published: IncrementalPublish) -> None:
-        """Note an Incremental publish of the load: its job id, and a warning naming the clean table's column
-        changes."""
+    def published(self, load: IntervalLoad, *, published: IncrementalPublish, at: datetime) -> None:
+        """Note an Incremental publish of the load that ended ``at`` (its rows queryable from then): its job id,
+        and a warning naming the clean table's column changes."""
         load.job_ids.append(published.job_id)
+        load.result.queryable_at = at
         if published.changes:
             result = load.result
             result.column_changes = (*result.column_changes, *published.changes)

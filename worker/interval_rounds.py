@@ -254,12 +254,13 @@ class _Rounds:
                                    raw_schema=tuple(load.outcome.schema)) for load in loads if load.outcome]
         # each interval's outcome or error: publish_incremental_many isolates a failing interval itself
         outcomes = publish_incremental_many(importer.bq, importer.spec, items, budget=importer.budget)
+        published_at = datetime.now(UTC)  # the round's MERGE committed: its rows are queryable from now
         published = []
         for load, outcome in zip(loads, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._attempt(self._of(load), _raiser(outcome))
                 continue
-            importer.published(load, published=outcome)
+            importer.published(load, published=outcome, at=published_at)
             checkpoint("import.published")
             published.append(load)
         return published

@@ -101,14 +101,17 @@ def import_metadata(summary: ImportSummary) -> dict[str, Any]:
 
 
 def partition_figures(summary: ImportSummary) -> dict[str, dict[str, Any]]:
-    """Each requested interval's own figures, keyed by its ISO start (the orchestrator maps it to a partition)."""
-    return {
-        r.interval_start.isoformat(): {
+    """Each requested interval's own figures, keyed by its ISO start (the orchestrator maps it to a partition);
+    :data:`~worker.core.contract.META_ARRIVAL_TO_QUERYABLE` only for the intervals this run loaded and published."""
+    figures: dict[str, dict[str, Any]] = {}
+    for r in summary.intervals:
+        figures[r.interval_start.isoformat()] = {
             "rows": r.rows, "files": r.files, "bytes": r.bytes, "status": str(r.status),
             "raw_table": r.raw_table or None, "jobs": len(r.job_ids),
         }
-        for r in summary.intervals
-    }
+        if r.arrival_to_queryable_seconds is not None:
+            figures[r.interval_start.isoformat()][c.META_ARRIVAL_TO_QUERYABLE] = r.arrival_to_queryable_seconds
+    return figures
 
 
 def _column(column: TableColumn) -> dict[str, Any]:
@@ -183,6 +186,7 @@ def import_summary_json(summary: ImportSummary) -> dict[str, Any]:
             {"interval": r.suffix, "status": str(r.status), "files": r.files, "bytes": r.bytes, "rows": r.rows,
              "raw_table": r.raw_table, "job_ids": list(r.job_ids), "reattached_jobs": r.reattached_jobs,
              "schema_change": r.schema_change, "note": r.note, "skipped_files": list(r.skipped_files),
+             c.META_ARRIVAL_TO_QUERYABLE: r.arrival_to_queryable_seconds,
              "column_changes": [{"column": ch.column, "change": str(ch.change), "before": ch.before, "after": ch.after}
                                 for ch in r.column_changes]}
             for r in summary.intervals

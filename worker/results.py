@@ -86,6 +86,21 @@ class IntervalResult:
     #: The failure is transient (a re-run is expected to succeed): see :class:`TransientError`.
     transient: bool = False
     previously_loaded: bool = False
+    #: The newest GCS ``updated`` time of the objects this run loaded into the interval (None: nothing loaded,
+    #: or the listing gave no time).
+    newest_updated: datetime | None = None
+    #: When this run's publish of the interval ended: its rows became queryable in the clean table (None: not
+    #: published by this run, e.g. an Overwrite interval older than the snapshot).
+    queryable_at: datetime | None = None
+
+    @property
+    def arrival_to_queryable_seconds(self) -> float | None:
+        """Seconds from the newest loaded object's ``updated`` time to the end of this run's publish of the
+        interval (None unless this run loaded and published it). GCS stamps ``updated`` with its clock and the
+        worker the publish end with its own, so a skewed worker clock shifts it (it can then be negative)."""
+        if self.newest_updated is None or self.queryable_at is None:
+            return None
+        return round((self.queryable_at - self.newest_updated).total_seconds(), 3)
 
 
 @dataclass

@@ -35,7 +35,14 @@ from worker.ledger import Ledger
 from worker.planning import RetentionPlan, overwrite_target, recorded_digest
 from worker.publishing import describe_clean_table, publish_overwrite, published_snapshot
 from worker.reporting import Reporter, ThreadSafeReporter
-from worker.results import ArchiveProgress, DeleteProgress, ImportSummary, RetentionOutcome, RetentionSummary
+from worker.results import (
+    ArchiveProgress,
+    DeleteProgress,
+    ImportSummary,
+    IntervalResult,
+    RetentionOutcome,
+    RetentionSummary,
+)
 from worker.retention import delete_planned, plan_from_services, read_bucket_retention
 from worker.side_by_side import side_by_side
 
@@ -218,6 +225,7 @@ def _publish_newest(*, spec: ImportSpec, bq: bigquery.Client, ledger: Ledger, su
         current = published_snapshot(bq, spec, budget=budget)
         if current == (suffix, digest):
             reporter.info(f"{spec.clean_table_id} holds interval {suffix}: nothing (more) to publish")
+            _queryable(this_run.get(target), at=datetime.now(UTC))
             return
         newer_than_window = target > summary.intervals[-1].interval_start
         reporter.info(f"Publishing interval {suffix} to {spec.clean_table_id}"
@@ -230,8 +238,17 @@ def _publish_newest(*, spec: ImportSpec, bq: bigquery.Client, ledger: Ledger, su
                           "publish): its labels are left as they are; checking the newest interval again")
             continue
         summary.publish_job_id = job_id
+        _queryable(this_run.get(target), at=datetime.now(UTC))
         checkpoint("import.published")
     reporter.warning(f"{spec.clean_table_id}: concurrent runs kept recording newer intervals; the next run re-checks")
+
+
+def _queryable(result: IntervalResult | None, *, at: datetime) -> None:
+    """The Overwrite snapshot holds ``result``'s interval from ``at``: when this run loaded it, that ends its
+    ``arrival_to_queryable_seconds`` (an interval this run did not load has no arrival to measure). The first
+    publish counts: the round after it finds the table holding the interval and must not move the time."""
+    if result is not None and result.status in (IntervalStatus.LOADED, IntervalStatus.ADDED) and result.queryable_at is None:
+        result.queryable_at = at
 
 
 def run_retention(

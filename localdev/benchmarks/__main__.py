@@ -1,6 +1,7 @@
 """``python -m localdev.benchmarks [--quick] [--out DIR] [--only NAME ...] [--merge-into RESULTS_JSON]``.
 
-Starts fake-gcs-server (it pages like GCS) and bqemulator, runs each measurement module in
+Starts fake-gcs-server (it pages like GCS) and bqemulator (and, for ``event_latency``, the Pub/Sub emulator
+that fake-gcs-server publishes Cloud Storage notifications to), runs each measurement module in
 turn and writes ``results.json``, ``results.md`` and the PNG plots into ``--out`` (default
 ``docs/benchmarks``). ``--quick`` measures at small sizes (CI runs it so the code cannot rot;
 its figures are not the published ones). ``--merge-into`` updates an earlier results.json of
@@ -29,7 +30,9 @@ from worker.bigquery_client import bigquery_client
 from worker.core.gcs import storage_client
 
 MODULES = ("worker_memory", "orchestrator_memory", "planning_cost", "sensor_cost", "bigquery_writes",
-           "retention_requests", "launch_overhead", "backfill_throughput", "cloud_latency")
+           "retention_requests", "launch_overhead", "backfill_throughput", "cloud_latency", "event_latency")
+#: Modules that need fake-gcs-server publishing Cloud Storage notifications (the Pub/Sub emulator is started for them).
+NEEDS_NOTIFICATIONS = frozenset({"event_latency"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, ModuleRun] = {}
     commit = current_commit()
     started = time.monotonic()
+    notifications = bool(NEEDS_NOTIFICATIONS & set(args.only or MODULES))
     with tempfile.TemporaryDirectory(prefix="gcs-import-bench-") as workdir, \
-            run_local_services(workdir=Path(workdir) / "emulators", gcs_server="fake-gcs-server") as svc:
+            run_local_services(workdir=Path(workdir) / "emulators", gcs_server="fake-gcs-server",
+                               notifications=notifications) as svc:
         os.environ.update(svc.env())
         bench = Bench(svc=svc, gcs=storage_client(project_id=svc.project_id), bq=bigquery_client(project_id=svc.project_id),
                       workdir=Path(workdir), quick=args.quick)

@@ -47,6 +47,10 @@ ENFORCED_IN_QUICK = frozenset({
     "dml_statements_per_range_of_5_intervals",
     "import_list_requests_10000_objects_one_interval",
     "retention_list_requests_10000_objects_one_interval",
+    # issue 20: the quick mode's 3 uploads still have the goals' meaning (each a random point of the tick cycle)
+    "notification_sensor_requests_10000_objects_one_new",
+    "event_arrival_to_queryable_seconds_p50",
+    "event_arrival_to_queryable_seconds_p95",
 })
 
 

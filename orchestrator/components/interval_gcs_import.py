@@ -19,6 +19,7 @@
       format: PARQUET
       group_name: gitcoin            # asset attributes: group_name, owners, tags, description, metadata
       sensor_lookback: 1d            # optional: how far back the new-files sensor looks for re-uploads
+      max_arrival_to_queryable: 5m   # optional: the WARN check arrival_to_queryable (file arrival to clean rows)
       launcher:                      # optional: this import's own WorkerLauncher; else the shared `launcher`
         kind: k8s
         k8s: {image: "{{ env.GCS_IMPORT_WORKER_IMAGE }}"}
@@ -107,6 +108,9 @@ class IntervalGCSImportComponent(SpecAttributes, dg.Component, dg.Resolvable):
     #: How far back in time a pass of a sortable layout re-lists to notice re-uploads ("6h", "1d",
     #: "36h", "7d", "30m"); older re-uploads need a run of that partition. See docs/orchestrator.md.
     sensor_lookback: str = DEFAULT_SENSOR_LOOKBACK
+    #: A duration ("5m", "1h"): the WARN check ``arrival_to_queryable`` fails a run that published an interval
+    #: later than that after its newest file arrived; null (default): no such check.
+    max_arrival_to_queryable: str | None = None
     # -- where the worker runs -----------------------------------------------------------
     #: This import's own ``WorkerLauncher`` fields (kind, docker, k8s, message_channel, pipes_gcs, ...);
     #: unset: the project's shared ``launcher`` resource (orchestrator/defs/resources.py).
@@ -125,6 +129,7 @@ class IntervalGCSImportComponent(SpecAttributes, dg.Component, dg.Resolvable):
             asset_kwargs=asset_kwargs,
             max_partitions_per_run=self.max_partitions_per_run,
             sensor_lookback=self.sensor_lookback,
+            max_arrival_to_queryable=self.max_arrival_to_queryable,
             launcher_resource_key=f"launcher_{self.name}" if self.launcher is not None else "launcher",
         )
 

@@ -44,12 +44,16 @@ class IntervalGCSAsset(ImportSpec):
     containing the earlier of ``now - sensor_lookback`` and the interval after the newest one it
     requested, so a re-upload into an interval that began within the look-back is requested
     again and an older one is not (it needs a run of that partition).
+    ``max_arrival_to_queryable``: a duration in the same units (``"5m"``, ``"1h"``); when set, the asset
+    gets the WARN check ``arrival_to_queryable``, which fails a run that published an interval more
+    than that long after its newest file's GCS ``updated`` time (``arrival_to_queryable_seconds``).
     """
 
     asset_kwargs: dict[str, Any] = field(default_factory=dict)
     max_partitions_per_run: int | None = DEFAULT_MAX_PARTITIONS_PER_RUN
     launcher_resource_key: str = DEFAULT_LAUNCHER_RESOURCE_KEY
     sensor_lookback: str = DEFAULT_SENSOR_LOOKBACK
+    max_arrival_to_queryable: str | None = None
 
     #: Spec errors name the spec as the orchestrator's user wrote it: ``IntervalGCSAsset 'name': field ...``.
     spec_label = "IntervalGCSAsset"
@@ -76,8 +80,23 @@ class IntervalGCSAsset(ImportSpec):
         except ValueError:
             self._fail("sensor_lookback", f"is {self.sensor_lookback!r}",
                        "give a duration such as '1d', '36h' or '30m' (whole numbers of m, h, d or w)")
+        if self.max_arrival_to_queryable is not None:
+            try:
+                bound = parse_lookback(self.max_arrival_to_queryable)
+            except ValueError:
+                bound = timedelta()
+            if bound <= timedelta():
+                self._fail("max_arrival_to_queryable", f"is {self.max_arrival_to_queryable!r}",
+                           "give a positive duration such as '5m' or '1h' (whole numbers of m, h, d or w), or leave it unset")
 
     @property
     def sensor_lookback_delta(self) -> timedelta:
         """``sensor_lookback`` as a :class:`~datetime.timedelta`."""
         return parse_lookback(self.sensor_lookback)
+
+    @property
+    def max_arrival_to_queryable_seconds(self) -> float | None:
+        """``max_arrival_to_queryable`` in seconds (None: unset, no ``arrival_to_queryable`` check)."""
+        if self.max_arrival_to_queryable is None:
+            return None
+        return parse_lookback(self.max_arrival_to_queryable).total_seconds()

@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from orchestrator.factories.checks import freshness_checks, worker_check_specs
+from orchestrator.factories.checks import arrival_check_results, arrival_check_specs, freshness_checks, worker_check_specs
 from orchestrator.factories.cleanup import build_clean_up
 from orchestrator.factories.config import IntervalGCSAsset
 from orchestrator.factories.notifications_sensor import build_notifications_sensor
@@ -53,8 +53,9 @@ def interval_gcs_import_asset(
       returns what the worker reported, each partition with its own interval's figures;
     - an external asset for the GCS source (``key_prefix/name_gcs_files``, kind ``gcs``) upstream
       of it, so the lineage graph reads GCS -> BigQuery;
-    - checks: the worker's (declared on the asset; ``rows_loaded`` blocking) and a
-      time-partition freshness check with its sensor;
+    - checks: the worker's (declared on the asset; ``rows_loaded`` blocking), a
+      time-partition freshness check with its sensor, and with ``max_arrival_to_queryable``
+      the WARN check ``arrival_to_queryable`` (reported by the asset itself);
     - ``{name}_new_files_sensor``: runs partitions whose files appeared or changed;
     - ``{name}_gcs_notifications_sensor`` (with ``notifications_subscription``): runs what notifications say changed;
     - ``{name}_clean_up_job`` / ``{name}_clean_up_sensor``: retention in the worker.
@@ -73,16 +74,13 @@ def interval_gcs_import_asset(
     # the clean table carries the asset's description unless the spec gives its own
     spec_dict["table_description"] = spec.table_description or str(asset_kwargs["description"])[:16384]
     resource_key = spec.launcher_resource_key
-    backfill_policy = (
-        dg.BackfillPolicy.single_run() if spec.max_partitions_per_run is None
-        else dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
-    )
+    max_arrival = spec.max_arrival_to_queryable_seconds
     with _asset_kwargs_refused(spec, always=True):
         decorator = dg.asset(
             key=key,
             partitions_def=partitions_def,
-            backfill_policy=backfill_policy,
-            check_specs=worker_check_specs(key),
+            backfill_policy=_backfill_policy(spec),
+            check_specs=[*worker_check_specs(key), *arrival_check_specs(key, max_seconds=max_arrival)],
             deps=[gcs_source_key(spec)],
             required_resource_keys={resource_key},
             **asset_kwargs,
@@ -102,6 +100,7 @@ def interval_gcs_import_asset(
             },
         )
         yield from attach_partition_metadata(context, results, partitions_def)
+        yield from arrival_check_results(results, asset_key=key, max_seconds=max_arrival)
 
     with _asset_kwargs_refused(spec, always=False):
         gcs_asset = decorator(gcs_asset)
@@ -121,6 +120,13 @@ def interval_gcs_import_asset(
         jobs=[clean_up_job],
         checks=checks,
     )
+
+
+def _backfill_policy(spec: IntervalGCSAsset) -> dg.BackfillPolicy:
+    """Runs of at most ``max_partitions_per_run`` partitions; one run for any backfill when it is ``None``."""
+    if spec.max_partitions_per_run is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.max_partitions_per_run)
 
 
 def _warn_unescaped_extension_dot(spec: IntervalGCSAsset) -> None:

@@ -39,6 +39,9 @@ def metadata_by_partition(
             "raw_table": dg.MetadataValue.text(fig.get("raw_table") or "-"),
             "load_jobs": dg.MetadataValue.int(int(fig.get("jobs") or 0)),
         }
+        arrival = fig.get(c.META_ARRIVAL_TO_QUERYABLE)
+        if isinstance(arrival, int | float):  # only an interval this run loaded and published has one
+            out[key][c.META_ARRIVAL_TO_QUERYABLE] = dg.MetadataValue.float(float(arrival))
     return out
 
 

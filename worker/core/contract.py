@@ -129,3 +129,7 @@ META_OBJECTS_ARCHIVED = "objects_archived"
 META_BYTES_ARCHIVED = "bytes_archived"
 #: ``retention_action: archive``: one line per original kept because its archive copy differs.
 META_ARCHIVE_UNTRUSTED = "archive_copies_untrusted"
+#: Per partition (in :data:`META_PARTITIONS` and on the partition's materialization): seconds from the newest
+#: loaded object's GCS ``updated`` time to the end of the publish that made its rows queryable in the clean
+#: table. Only for intervals the run loaded and published (absent otherwise).
+META_ARRIVAL_TO_QUERYABLE = "arrival_to_queryable_seconds"
