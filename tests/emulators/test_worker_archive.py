@@ -169,3 +169,25 @@ def test_an_archiving_import_reports_its_materialization_through_pipes(bucket, g
     [mat] = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
     assert mat.metadata[c.META_ROW_COUNT] == dg.IntMetadataValue(4)
     assert c.META_OBJECTS_ARCHIVED not in mat.metadata
+
+
+def test_a_kept_original_keeps_its_intervals_completeness_marker(bucket, gcs_client, bq_client, unique_name) -> None:
+    """Archiving and the completeness gate together: an original kept because its archive copy differs is a loaded
+    file still present, so its interval's marker stays; the other interval's marker goes after its archived file."""
+    from localdev.samples import upload
+
+    archive = gcs_client.create_bucket(f"{unique_name}-arch".replace("_", "-"))
+    spec = make_spec(bucket.name, unique_name, mode="Incremental", retention_days=3, retention_action="archive",
+                     archive_bucket=archive.name, archive_prefix=PREFIX,
+                     complete_when={"marker_match": r"(?P<interval_timestamp>\d{4}-\d{2}-\d{2})/_success\.parquet"})
+    blobs = drop_days(bucket, spec, [day(5), day(6)], rows=5)
+    markers = {d: upload(bucket, f"drops/{d:%Y-%m-%d}/_success.parquet", b"").name for d in (day(5), day(6))}
+    import_window(spec, gcs_client, bq_client, day(5), day(7))
+    drop(archive, PREFIX + blobs[day(5)].name, score_rows(interval_start=day(5), count=3, seed=9))  # differs
+
+    summary, said = retain(spec, gcs_client, bq_client)
+
+    assert len(said.warnings) == 1, "the differing copy was met (the fault fired)"
+    assert [o.name for o in summary.outcome.deleted] == [blobs[day(6)].name]
+    assert [o.name for o in summary.outcome.markers_deleted] == [markers[day(6)]]
+    assert object_names(bucket) == {blobs[day(5)].name, markers[day(5)]}
