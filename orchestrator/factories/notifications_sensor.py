@@ -31,7 +31,7 @@ import dagster as dg
 
 from orchestrator.factories.interval_completeness import check_completeness
 from orchestrator.factories.notifications_cursor import NotificationsCursor, TickCollection, collect_events, finish_tick
-from orchestrator.factories.partitions import partition_key_for
+from orchestrator.factories.partitions import partition_run_request
 from worker.core.gcs import storage_client
 from worker.core.notifications import NotificationError, StorageEvent, decode_notification, parse_subscription_path
 from worker.core.spec import ImportSpec
@@ -44,8 +44,6 @@ DEFAULT_MAX_MESSAGES_PER_TICK = 1_000
 DEFAULT_PULL_TIMEOUT_SECONDS = 5.0
 #: Acknowledge ids per request (an AcknowledgeRequest is limited to 512 kB; an ack id is under 200 bytes).
 ACK_BATCH = 1_000
-#: Tag on runs this sensor requests (value: how many events asked for the interval).
-TRIGGER_TAG = "gcs_import/trigger"
 
 
 class NotificationsUnavailable(RuntimeError):
@@ -205,15 +203,9 @@ def _tick_result(spec: ImportSpec, context: dg.SensorEvaluationContext, collecti
     for message in pulled:
         if message.event is None:
             context.log.warning(f"message not read, acknowledged: {message.problem}")
-    run_requests = []
-    for request in requests:
-        key = partition_key_for(partitions_def, request.interval_start)
-        run_requests.append(dg.RunRequest(
-            run_key=f"{key}:n{request.digest}",
-            partition_key=key,
-            asset_selection=[asset_key],
-            tags={TRIGGER_TAG: f"notifications events={request.events}"},
-        ))
+    run_requests = [partition_run_request(partitions_def, request.interval_start, asset_key=asset_key,
+                                          run_key_suffix=f"n{request.digest}", trigger=f"notifications events={request.events}")
+                    for request in requests]
     published = [m.published for m in pulled if m.published is not None]
     oldest = max(0.0, (now - min(published)).total_seconds()) if published else None
     last_tick = {

@@ -38,6 +38,19 @@ def partition_key_for(partitions_def: dg.TimeWindowPartitionsDefinition, interva
     return as_utc(interval_start).strftime(partitions_def.fmt)
 
 
+#: Tag on the runs the sensors request: which sensor, and what caused the request.
+TRIGGER_TAG = "gcs_import/trigger"
+
+
+def partition_run_request(partitions_def: dg.TimeWindowPartitionsDefinition, interval_start: datetime, *,
+                          asset_key: dg.AssetKey, run_key_suffix: str, trigger: str) -> dg.RunRequest:
+    """A run of the interval's partition, keyed ``{partition}:{run_key_suffix}`` (the suffix says what caused it,
+    so the same cause never launches twice and a new one does), tagged :data:`TRIGGER_TAG` = ``trigger``."""
+    key = partition_key_for(partitions_def, interval_start)
+    return dg.RunRequest(run_key=f"{key}:{run_key_suffix}", partition_key=key, asset_selection=[asset_key],
+                         tags={TRIGGER_TAG: trigger})
+
+
 def window_extras(window: dg.TimeWindow) -> tuple[str, str]:
     """``[start, end)`` of a run's partition window as the ISO strings the worker reads."""
     return as_utc(window.start).isoformat(), as_utc(window.end).isoformat()

@@ -36,7 +36,7 @@ from orchestrator.factories.new_files_cursor import (
     plan_listing,
     settle_gate,
 )
-from orchestrator.factories.partitions import partition_key_for
+from orchestrator.factories.partitions import partition_run_request
 from worker.core.gcs import PAGE_SIZE, list_objects, storage_client
 from worker.core.records import ObjectInfo
 from worker.core.spec import ImportSpec
@@ -47,8 +47,6 @@ DEFAULT_MAX_OBJECTS_PER_TICK = 10_000
 #: that began within it is noticed; older re-uploads need a run of that partition.
 DEFAULT_LOOKBACK: timedelta = parse_lookback(DEFAULT_SENSOR_LOOKBACK)
 DEFAULT_MINIMUM_INTERVAL_SECONDS = 120
-#: Tag on runs this sensor requests (value: the interval's object count and newest generation).
-TRIGGER_TAG = "gcs_import/trigger"
 
 
 def list_for_tick(
@@ -142,17 +140,10 @@ def build_new_files_sensor(
         if unparseable:
             context.log.warning(f"{len(unparseable)} names match file_match but their timestamp does not parse, "
                                 f"e.g. {unparseable[:3]}")
-        requests = []
-        for change in changes:
-            key = partition_key_for(partitions_def, change.interval_start)
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{key}:g{change.max_generation}:{change.digest}",
-                    partition_key=key,
-                    asset_selection=[asset_key],
-                    tags={TRIGGER_TAG: f"new_files objects={change.objects} generation={change.max_generation}"},
-                )
-            )
+        requests = [partition_run_request(partitions_def, change.interval_start, asset_key=asset_key,
+                                          run_key_suffix=f"g{change.max_generation}:{change.digest}",
+                                          trigger=f"new_files objects={change.objects} generation={change.max_generation}")
+                    for change in changes]
         if not requests:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(f"no new or changed files (listed {len(listed)} names)" + (
