@@ -23,7 +23,7 @@ fi
 # non-zero when a quick goal is missed (localdev/benchmarks/results.py ENFORCED_IN_QUICK: the 5-interval
 # range run's wall ratio and DML statements at 0.5 s latency, import and retention list requests at
 # 10,000 objects, and event_latency's notification tick requests at 10,000 objects and arrival-to-queryable
-# p50/p95 of 3 uploads through dagster-daemon: about 1.5 min, with the Pub/Sub emulator the notification tests
+# p50/p95 of 3 uploads through dagster-daemon: about 1 min, with the Pub/Sub emulator the notification tests
 # need). tests/unit/test_benchmark_results.py checks the committed full-mode results.
 if [ "${CI:-}" = "true" ] || [ "${WITH_BENCHMARKS:-0}" = 1 ]; then
   .venv/bin/python -m localdev.benchmarks --quick --out .local/benchmarks-ci
