@@ -32,12 +32,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from worker.core.completeness import Completeness
+from worker.core.durations import parse_duration
 from worker.core.intervals import as_utc, parse_iso
 from worker.core.listing_ranges import directives_in_time_order
 from worker.core.matching import match_objects
@@ -148,28 +148,14 @@ class ListingPlan:
     scan_from: str | None
 
 
-_LOOKBACK_PART = re.compile(r"(\d+)([mhdw])")
-_LOOKBACK_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_lookback(text: str) -> timedelta:
-    """``"1d"``, ``"36h"``, ``"30m"``, ``"2w"``, ``"1d12h"`` as a :class:`~datetime.timedelta`.
-
-    Whole numbers followed by ``m`` (minutes), ``h`` (hours), ``d`` (days) or ``w`` (weeks),
-    lowercase, one or more of them, no spaces; ``"0m"`` is a zero look-back.
+    """``"1d"``, ``"36h"``, ``"30m"``, ``"2w"``, ``"1d12h"`` as a :class:`~datetime.timedelta`
+    (:func:`worker.core.durations.parse_duration` in minutes, hours, days and weeks; ``"0m"`` is a zero look-back).
 
     Raises:
         ValueError: ``text`` is not such a duration.
     """
-    if not isinstance(text, str) or not text or _LOOKBACK_PART.sub("", text):
-        raise ValueError(f"not a duration: {text!r}")
-    total = timedelta()
-    try:
-        for number, unit in _LOOKBACK_PART.findall(text):
-            total += timedelta(**{_LOOKBACK_UNITS[unit]: int(number)})
-    except OverflowError:
-        raise ValueError(f"too long a duration: {text!r}") from None
-    return total
+    return parse_duration(text, units="mhdw")
 
 
 def is_sortable(spec: ImportSpec) -> bool:

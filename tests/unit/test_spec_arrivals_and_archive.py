@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.unit.test_spec import BASE
-from worker.core.completeness import CompleteWhen, decide_completeness, parse_duration
+from worker.core.completeness import CompleteWhen, decide_completeness
+from worker.core.durations import parse_duration
 from worker.core.matching import match_objects
 from worker.core.records import ObjectInfo
 from worker.core.spec import ImportSpec, RetentionAction, SpecError
@@ -36,7 +37,10 @@ def test_the_new_fields_round_trip_and_stay_out_of_the_load_digest() -> None:
     ({"complete_when": {"marker_match": "_SUCCESS"}}, "complete_when", "no named group 'interval_timestamp'"),
     ({"complete_when": {"marker_match": "(?P<interval_timestamp>"}}, "complete_when", "does not compile"),
     ({"complete_when": {"quiet_for": "half an hour"}}, "complete_when", "'30m'"),
+    ({"complete_when": {"quiet_for": "2w"}}, "complete_when", "'30m'"),
+    ({"complete_when": {"quiet_for": "99999999999d"}}, "complete_when", "'30m'"),  # was an OverflowError
     ({"complete_when": {"min_files": 0}}, "complete_when", "1 or more"),
+    ({"complete_when": {"quiet_for": "0m"}}, "complete_when", "'30m'"),
     ({"complete_when": {"min_file": 2}}, "complete_when", "unknown keys ['min_file']"),
     ({"complete_when": {}}, "complete_when", "is empty"),
     ({"retention_action": "move"}, "retention_action", "delete, archive"),
@@ -67,10 +71,17 @@ def test_durations_parse(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "30", "m30", "0m", "30 minutes", "1h30", "-5m"])
+@pytest.mark.parametrize("text", ["", "30", "m30", "30 minutes", "1h30", "-5m", "1y", "1D", "99999999999d"])
 def test_a_non_duration_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_setting_accepts_only_its_units_and_zero_is_read() -> None:
+    assert parse_duration("0m") == timedelta(0)
+    assert parse_duration("2w") == timedelta(weeks=2)
+    with pytest.raises(ValueError):
+        parse_duration("45s", units="mhdw")
 
 
 def _file(name: str, minutes_old: float) -> ObjectInfo:

@@ -22,42 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.core.durations import format_duration, parse_duration
 from worker.core.records import ObjectInfo
 
-__all__ = ["CompleteWhen", "Completeness", "decide_completeness", "parse_duration"]
+__all__ = ["CompleteWhen", "Completeness", "decide_completeness"]
 
 TIMESTAMP_GROUP = "interval_timestamp"
-_DURATION_PART = re.compile(r"(\d+)([smhd])")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 #: Longer than this is a typo, not a quiet period (a sensor would keep the interval waiting for a year).
 MAX_QUIET = timedelta(days=31)
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"30m"``, ``"2h"``, ``"1h30m"``, ``"45s"``, ``"1d"`` as a timedelta.
-
-    Raises:
-        ValueError: not such a duration, or zero.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{text!r} is not a duration")
-    compact = text.strip().replace(" ", "")
-    parts = _DURATION_PART.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a duration")
-    total = sum((timedelta(**{_DURATION_UNITS[unit]: int(number)}) for number, unit in parts), timedelta())
-    if total <= timedelta(0):
-        raise ValueError(f"{text!r} is zero")
-    return total
-
-
-def format_duration(value: timedelta) -> str:
-    """``value`` in the largest whole unit that fits it, as :func:`parse_duration` reads it (``"90m"``)."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,8 +146,11 @@ def _quiet(value: Any) -> tuple[timedelta | None, str | None]:
     if value is None:
         return None, None
     try:
-        quiet = parse_duration(value)
+        # seconds to days; spaces between the parts are read too ("1h 30m")
+        quiet = parse_duration(value.replace(" ", "") if isinstance(value, str) else value, units="smhd")
     except ValueError:
+        quiet = timedelta(0)
+    if quiet <= timedelta(0):
         return None, f"quiet_for is {value!r}: use a duration such as '30m', '2h' or '1h30m'"
     if quiet > MAX_QUIET:
         return None, f"quiet_for is {value!r}: use at most 31 days"
