@@ -366,7 +366,7 @@ class IntervalImport:
             # Planned from the current record? (The copy id hashes the record it was planned from.)
             replanned = plan_interval_load(
                 spec, interval_start=start, previous_load=recorded.loaded_at if recorded else None, append=key.append,
-                objects=[ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in entries],
+                objects=[e.as_listed() for e in entries],
             )
             if key.copy_job_base != replanned.copy_job_base(spec=spec):
                 # Planned from an older record: recorded since (its worker died before clearing it) or
@@ -386,8 +386,7 @@ class IntervalImport:
             if spec.mode is SourceMode.Incremental:
                 publish_incremental(bq, spec, raw_table_id=raw_table_id, interval_start=start,
                                     raw_schema=schema, budget=budget)
-            digest_objects = [ObjectInfo(name=e.name, generation=e.generation, size=e.size) for e in everything
-                              if e.job_id != MARKER_JOB_ID]  # markers are never data
+            digest_objects = [e.as_listed() for e in everything if e.job_id != MARKER_JOB_ID]  # markers are never data
             self.ledger.record_interval(interval_start=start, entries=everything, interval_rows=rows,
                                         raw_table=raw_table_id, loaded_at=datetime.now(UTC),
                                         digest=generations_digest(spec, start, digest_objects))

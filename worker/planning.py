@@ -65,7 +65,7 @@ def recorded_digest(spec: ImportSpec, recorded: RecordedInterval) -> str:
     """The digest (data version) of what BigQuery holds for a recorded interval."""
     return recorded.digest or generations_digest(
         spec, recorded.interval_start,
-        [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects],
+        [o.as_listed() for o in recorded.objects],
     )
 
 
@@ -108,15 +108,14 @@ def decide_interval(
     conflicts = tuple(o for o in listed if o.name in loaded and loaded[o.name] != o.generation)
     if conflicts:
         return IntervalDecision(IntervalAction.REFUSE, conflicts=conflicts, digest=kept_digest)
-    recorded_objects = [ObjectInfo(name=o.name, generation=o.generation, size=o.size) for o in recorded.objects]
+    recorded_objects = [o.as_listed() for o in recorded.objects]
     settings_changed = recorded.digest is not None and recorded.digest != generations_digest(
         spec, interval_start, recorded_objects)
     new = tuple(o for o in listed if o.name not in known or (o.name not in loaded and known[o.name] != o.generation))
     if not new:
         return IntervalDecision(IntervalAction.KEEP, digest=kept_digest, settings_changed=settings_changed)
     renewed = {o.name for o in new}
-    everything = [*(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
-                    for o in recorded.objects if o.name not in renewed), *new]
+    everything = [*(o.as_listed() for o in recorded.objects if o.name not in renewed), *new]
     return IntervalDecision(IntervalAction.ADD, to_load=new, digest=generations_digest(spec, interval_start, everything))
 
 
@@ -138,10 +137,8 @@ def gate_interval(spec: ImportSpec, *, decision: IntervalDecision, listed: Seque
     data = list(listed)
     if decision.action is IntervalAction.ADD and recorded is not None:
         names = {o.name for o in listed}
-        data += [ObjectInfo(name=o.name, generation=o.generation, size=o.size, updated=recorded.loaded_at)
-                 for o in recorded.objects if o.name not in names]
-    closed = [*markers, *(ObjectInfo(name=o.name, generation=o.generation, size=o.size)
-                          for o in (recorded.markers if recorded is not None else ()))]
+        data += [o.as_listed(updated=recorded.loaded_at) for o in recorded.objects if o.name not in names]
+    closed = [*markers, *(o.as_listed() for o in (recorded.markers if recorded is not None else ()))]
     return decide_completeness(gate, data_files=data, markers=closed, now=now)
 
 

@@ -68,6 +68,10 @@ class LoadedObject:
         """The load skipped this object (BigQuery could not read it): none of its rows are in BigQuery."""
         return self.job_id == SKIPPED_JOB_ID
 
+    def as_listed(self, *, updated: datetime | None = None) -> ObjectInfo:
+        """The object as a listing shows it (name, generation, size; ``updated`` when the caller knows it)."""
+        return ObjectInfo(name=self.name, generation=self.generation, size=self.size, updated=updated)
+
     @property
     def marker(self) -> bool:
         """A completeness marker, recorded beside the interval's data (no rows; never loaded)."""
@@ -131,6 +135,10 @@ class LedgerEntry:
     generation: int
     size: int
     job_id: str
+
+    def as_listed(self) -> ObjectInfo:
+        """The entry's object as a listing shows it (name, generation, size)."""
+        return ObjectInfo(name=self.name, generation=self.generation, size=self.size)
 
 
 @dataclass(frozen=True, order=True)
